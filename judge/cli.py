@@ -1,0 +1,117 @@
+"""`judge`: score transcripts with a judge bundle, and inspect bundles."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from judge.bundle import resolve_bundle
+from judge.console import progress, run_cli
+from judge.errors import InputError, Problem
+from judge.esc import DialogueScore, score_transcripts
+from judge.runtime import OnnxJudge
+from judge.transcript import Transcript, read_transcripts
+
+
+def transcript_files(path: Path) -> list[Path]:
+    """A file, or every .jsonl/.json file below a folder, in a stable order."""
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.suffix in {".jsonl", ".json"} and p.is_file())
+        if not files:
+            raise InputError([Problem(path, None, None, "no .jsonl or .json transcript files in this folder")])
+        return files
+    if not path.exists():
+        raise InputError([Problem(path, None, None, "no such file or folder")])
+    return [path]
+
+
+def read_all(path: Path) -> list[Transcript]:
+    """Every dialogue below path; problems of all files are reported together."""
+    transcripts: list[Transcript] = []
+    problems: list[Problem] = []
+    for file in transcript_files(path):
+        try:
+            transcripts += read_transcripts(file)
+        except InputError as error:
+            problems += error.problems
+    if problems:
+        raise InputError(problems)
+    return transcripts
+
+
+def render(results: list[DialogueScore], fmt: str) -> str:
+    if fmt == "jsonl":
+        return "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in results)
+    dims = list(results[0].scores) if results else []
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["id", "track", "judge", *dims, *(f"{d}_expected" for d in dims)])
+        for r in results:
+            writer.writerow([r.id, r.track, r.judge, *r.scores.values(), *r.expected.values()])
+        return buffer.getvalue()
+    table = Table("id", *dims, title=results[0].judge if results else None)
+    for r in results:
+        table.add_row(r.id, *(f"{r.scores[d]} ({r.expected[d]:.2f})" for d in dims))
+    console = Console(file=io.StringIO(), width=160, force_terminal=False)
+    console.print(table)
+    return console.file.getvalue()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def cli() -> None:
+    """Offline judges for the ESC-Eval and MLLMGuard tracks, run with onnxruntime."""
+
+
+@cli.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--judge", "judge_name", default=None, help="Shipped judge name or bundle folder [default: esc-lite].")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "table"]), default="jsonl", show_default=True)
+@click.option("--provider", multiple=True, help="onnxruntime execution provider(s) [default: CUDA if available, else CPU].")
+def score(path: Path, judge_name: str | None, out: Path | None, fmt: str, provider: tuple[str, ...]) -> None:
+    """Score every dialogue in PATH (a transcript file or folder; JSON Lines or ESC-Eval format)."""
+    transcripts = read_all(path)
+    judge = OnnxJudge(resolve_bundle(judge_name, "esc"), providers=provider or None)
+    with progress(f"judging with {judge.bundle.id}", len(transcripts)) as advance:
+        results = score_transcripts(judge, transcripts, advance)
+    text = render(results, fmt)
+    if out:
+        tmp = out.with_name(out.name + ".part")
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(out)
+    else:
+        click.echo(text, nl=False)
+
+
+@cli.command()
+@click.argument("judge_name", required=False)
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as JSON.")
+def info(judge_name: str | None, as_json: bool) -> None:
+    """Show a judge bundle's manifest: dimensions, training data, license, measured agreement."""
+    bundle = resolve_bundle(judge_name, "esc")
+    manifest = bundle.manifest.model_dump()
+    if as_json:
+        click.echo(json.dumps({"id": bundle.id, "path": str(bundle.path), **manifest}, indent=2, ensure_ascii=False))
+        return
+    click.echo(f"{bundle.id}  ({manifest['track']} track, version {manifest['version']})")
+    click.echo(f"path: {bundle.path}")
+    if manifest["test_only"]:
+        click.echo("TEST ONLY: its scores mean nothing")
+    click.echo(manifest["description"])
+    for d in manifest["dimensions"]:
+        click.echo(f"  {d['name']}: labels {d['labels']}")
+    click.echo(f"base: {manifest['base']}\nlicense: {manifest['license']}")
+    for item in manifest["training_data"]:
+        click.echo(f"  trained on: {item.get('name')} ({item.get('license', '?')})")
+    for name, value in (manifest.get("metrics") or {}).items():
+        click.echo(f"  {name}: {value}")
+
+
+def main() -> None:
+    run_cli(cli)

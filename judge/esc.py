@@ -1,0 +1,46 @@
+"""The ESC scorer: transcripts in, one score per ESC-Eval dimension per dialogue out."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from judge.dimensions import canonical
+from judge.runtime import OnnxJudge, label_scores
+from judge.segments import round_segments
+from judge.transcript import Transcript
+
+
+@dataclass(frozen=True)
+class DialogueScore:
+    """What a judge says of one dialogue; this is the `judge score` output record."""
+
+    id: str
+    track: str
+    scores: dict[str, int]
+    expected: dict[str, float]
+    judge: str
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "track": self.track, "scores": self.scores, "expected": self.expected, "judge": self.judge}
+
+
+def score_transcripts(
+    judge: OnnxJudge, transcripts: list[Transcript], on_batch: Callable[[int], None] | None = None
+) -> list[DialogueScore]:
+    manifest = judge.bundle.manifest
+    if manifest.track != "esc":
+        raise ValueError(f"judge {manifest.name} is for the {manifest.track} track, not for ESC dialogues")
+    logits = judge.predict([round_segments(t, manifest.input) for t in transcripts], on_batch)
+    scores, expected = label_scores(logits, [d.labels for d in manifest.dimensions])
+    # measures
+    names = [canonical(n) for n in judge.bundle.dimensions]  # ESC-RANK code names read as the paper's
+    return [
+        DialogueScore(
+            t.id,
+            "esc",
+            {n: int(scores[i, k]) for k, n in enumerate(names)},
+            {n: round(float(expected[i, k]), 4) for k, n in enumerate(names)},
+            judge.bundle.id,
+        )
+        for i, t in enumerate(transcripts)
+    ]

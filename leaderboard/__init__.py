@@ -1,0 +1,1 @@
+"""The leaderboard: submissions, the DuckDB store, statistics and the MkDocs site."""

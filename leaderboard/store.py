@@ -1,0 +1,222 @@
+"""The DuckDB store: every SQL statement of the project lives in this module.
+
+Scores are keyed by (dialogue content hash, judge sha, dimension), so the same dialogue is never
+judged twice by the same judge, whichever submission it came from. A submission is written in one
+transaction: a crash leaves the store as it was before.
+"""
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+
+from judge.bundle import JudgeBundle
+from judge.esc import DialogueScore
+from leaderboard.submission import LoadedSubmission
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS submissions (
+    submission_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    organisation TEXT NOT NULL,
+    model_link TEXT,
+    license TEXT,
+    parameters BIGINT,
+    kind TEXT NOT NULL,
+    languages TEXT[] NOT NULL,
+    tracks TEXT[] NOT NULL,
+    metadata JSON NOT NULL,
+    transcript_set_hash TEXT NOT NULL,
+    written_at TIMESTAMP NOT NULL
+);
+CREATE TABLE IF NOT EXISTS dialogues (
+    submission_id TEXT NOT NULL,
+    dialogue_id TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    card_id TEXT,
+    content_hash TEXT NOT NULL,
+    source_file TEXT NOT NULL,
+    source_line INTEGER NOT NULL,
+    messages JSON NOT NULL,
+    PRIMARY KEY (submission_id, dialogue_id)
+);
+CREATE TABLE IF NOT EXISTS judges (
+    judge_sha TEXT PRIMARY KEY,
+    judge_id TEXT NOT NULL,
+    track TEXT NOT NULL,
+    manifest JSON NOT NULL
+);
+CREATE TABLE IF NOT EXISTS scores (
+    content_hash TEXT NOT NULL,
+    judge_sha TEXT NOT NULL,
+    dimension TEXT NOT NULL,
+    score INTEGER NOT NULL,
+    expected DOUBLE NOT NULL,
+    PRIMARY KEY (content_hash, judge_sha, dimension)
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    started_at TIMESTAMP NOT NULL,
+    finished_at TIMESTAMP,
+    judge_sha TEXT NOT NULL,
+    code_version TEXT NOT NULL,
+    submissions INTEGER,
+    dialogues INTEGER,
+    scored INTEGER,
+    cached INTEGER
+);
+"""
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """One dialogue's score on one dimension, joined with where it came from."""
+
+    submission_id: str
+    dialogue_id: str
+    lang: str
+    dimension: str
+    score: int
+
+
+def now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)  # stored as UTC, naive: no pytz needed
+
+
+class Store:
+    def __init__(self, path: Path, read_only: bool = False):
+        self.path = Path(path)
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = duckdb.connect(str(self.path), read_only=read_only)
+        if not read_only:
+            self.db.execute(SCHEMA)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def register_judge(self, bundle: JudgeBundle) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO judges VALUES (?, ?, ?, ?)",
+            [bundle.sha, bundle.id, bundle.manifest.track, bundle.manifest.model_dump_json()],
+        )
+
+    def cached_hashes(self, judge_sha: str, hashes: Iterable[str]) -> set[str]:
+        """Which dialogue hashes this judge has already scored."""
+        wanted = sorted(set(hashes))
+        if not wanted:
+            return set()
+        rows = self.db.execute(
+            "SELECT DISTINCT content_hash FROM scores WHERE judge_sha = ? AND content_hash IN (SELECT unnest(?))",
+            [judge_sha, wanted],
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def write_submission(
+        self, sub: LoadedSubmission, set_hash: str, judge_sha: str, new_scores: dict[str, DialogueScore]
+    ) -> None:
+        """Replace a submission, its dialogues and the scores new to the cache, all or nothing."""
+        meta = sub.meta
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            if new_scores:
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO scores VALUES (?, ?, ?, ?, ?)",
+                    [
+                        [content_hash, judge_sha, dim, result.scores[dim], result.expected[dim]]
+                        for content_hash, result in new_scores.items()
+                        for dim in result.scores
+                    ],
+                )
+            self.db.execute("DELETE FROM dialogues WHERE submission_id = ?", [sub.id])
+            self.db.execute("DELETE FROM submissions WHERE submission_id = ?", [sub.id])
+            self.db.execute(
+                "INSERT INTO submissions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    sub.id, meta.name, meta.organisation, str(meta.model_link), meta.license, meta.parameters,
+                    meta.kind, meta.languages, meta.tracks, meta.model_dump_json(), set_hash, now(),
+                ],
+            )
+            self.db.executemany(
+                "INSERT INTO dialogues VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    [sub.id, t.id, t.lang, t.card_id, t.content_hash, str(t.source.relative_to(sub.folder)), t.line,
+                     json.dumps(t.to_json()["messages"], ensure_ascii=False)]
+                    for t in sub.transcripts
+                ],
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def remove_submissions_except(self, keep: list[str]) -> list[str]:
+        """Drop submissions whose folders are gone; returns their ids."""
+        gone = [r[0] for r in self.db.execute(
+            "SELECT submission_id FROM submissions WHERE submission_id NOT IN (SELECT unnest(?::TEXT[]))", [keep]
+        ).fetchall()]
+        if gone:
+            self.db.execute("BEGIN TRANSACTION")
+            self.db.execute("DELETE FROM dialogues WHERE submission_id IN (SELECT unnest(?::TEXT[]))", [gone])
+            self.db.execute("DELETE FROM submissions WHERE submission_id IN (SELECT unnest(?::TEXT[]))", [gone])
+            self.db.execute("COMMIT")
+        return gone
+
+    def start_run(self, run_id: str, judge_sha: str, code_version: str) -> None:
+        self.db.execute(
+            "INSERT INTO runs (run_id, started_at, judge_sha, code_version) VALUES (?, ?, ?, ?)",
+            [run_id, now(), judge_sha, code_version],
+        )
+
+    def finish_run(self, run_id: str, submissions: int, dialogues: int, scored: int, cached: int) -> None:
+        self.db.execute(
+            "UPDATE runs SET finished_at = ?, submissions = ?, dialogues = ?, scored = ?, cached = ? WHERE run_id = ?",
+            [now(), submissions, dialogues, scored, cached, run_id],
+        )
+
+    def last_run(self) -> dict | None:
+        cur = self.db.execute("SELECT * FROM runs ORDER BY started_at DESC LIMIT 1")
+        row = cur.fetchone()
+        return dict(zip([c[0] for c in cur.description], row)) if row else None
+
+    def submissions(self) -> list[dict]:
+        cur = self.db.execute("SELECT * FROM submissions ORDER BY submission_id")
+        names = [c[0] for c in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def esc_scores(self, judge_sha: str) -> list[ScoreRow]:
+        """Every stored dialogue's scores by the given judge."""
+        rows = self.db.execute(
+            """
+            SELECT d.submission_id, d.dialogue_id, d.lang, s.dimension, s.score
+            FROM dialogues d JOIN scores s ON s.content_hash = d.content_hash AND s.judge_sha = ?
+            ORDER BY d.submission_id, d.lang, d.dialogue_id, s.dimension
+            """,
+            [judge_sha],
+        ).fetchall()
+        return [ScoreRow(*r) for r in rows]
+
+    def dialogues(self, submission_id: str) -> list[dict]:
+        cur = self.db.execute(
+            "SELECT dialogue_id, lang, card_id, content_hash, source_file, source_line, messages FROM dialogues "
+            "WHERE submission_id = ? ORDER BY lang, dialogue_id",
+            [submission_id],
+        )
+        names = [c[0] for c in cur.description]
+        return [dict(zip(names, row), messages=json.loads(row[-1])) for row in cur.fetchall()]
+
+    def counts(self) -> dict[str, int]:
+        return {
+            table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # table names are ours
+            for table in ("submissions", "dialogues", "scores", "judges", "runs")
+        }

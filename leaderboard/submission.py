@@ -1,0 +1,163 @@
+"""Submissions: a folder `submissions/<org>__<model>/` with `submission.yaml` and its transcripts.
+
+The schema is the pydantic model below, published as JSON Schema (`leaderboard schema`). Every
+problem is reported with the file, line and field it concerns, and all of them at once.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from judge.errors import InputError, Problem
+from judge.transcript import Transcript, read_transcripts
+
+SUBMISSION_FILE = "submission.yaml"
+FOLDER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}__[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+
+
+class Endpoint(BaseModel):
+    """An OpenAI-compatible endpoint; the API key is named by an environment variable, never written here."""
+
+    model_config = ConfigDict(extra="forbid")
+    base_urls: list[AnyHttpUrl] = Field(min_length=1, description="One or more base URLs serving the same model.")
+    model: Text = Field(description="Model id to send in requests.")
+    api_key_env: Annotated[str, StringConstraints(pattern=r"^[A-Z_][A-Z0-9_]*$")] | None = Field(
+        None, description="Name of the environment variable holding the API key."
+    )
+    temperature: float = Field(0.7, ge=0, le=2)
+    max_tokens: int = Field(512, gt=0, le=8192)
+
+
+class Submission(BaseModel):
+    """The published schema of submission.yaml."""
+
+    model_config = ConfigDict(extra="forbid", title="Leaderboard submission")
+    name: Text = Field(description="Display name of the model.")
+    organisation: Text
+    model_link: AnyHttpUrl
+    license: Text
+    parameters: int | None = Field(None, gt=0, description="Parameter count, if known.")
+    languages: list[Literal["en", "zh"]] = Field(min_length=1)
+    tracks: list[Literal["esc", "safety"]] = Field(min_length=1)
+    kind: Literal["transcripts", "endpoint", "responses"]
+    endpoint: Endpoint | None = None
+    notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
+
+    @model_validator(mode="after")
+    def _endpoint_when_needed(self) -> "Submission":
+        if self.kind == "endpoint" and self.endpoint is None:
+            raise ValueError("kind 'endpoint' needs an 'endpoint' section (base_urls, model, api_key_env)")
+        return self
+
+
+def json_schema() -> dict[str, Any]:
+    return Submission.model_json_schema()
+
+
+def _node_lines(node: yaml.Node, prefix: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Line of every key path in a YAML document, so schema errors can name their line."""
+    lines = {prefix: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            lines[prefix + (key.value,)] = key.start_mark.line + 1
+            lines.update({k: v for k, v in _node_lines(value, prefix + (key.value,)).items() if k != prefix + (key.value,)})
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines.update(_node_lines(item, prefix + (i,)))
+    return lines
+
+
+def _line_for(lines: dict[tuple[Any, ...], int], loc: tuple[Any, ...]) -> int:
+    while loc not in lines and loc:
+        loc = loc[:-1]
+    return lines.get(loc, 1)
+
+
+def load_submission_yaml(path: Path) -> Submission:
+    """Parse and check submission.yaml (plain YAML only: tags and aliases are not accepted)."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError([Problem(path, None, None, "not UTF-8 text")]) from None
+    except OSError as err:
+        raise InputError([Problem(path, None, None, f"cannot read: {err.strerror}")]) from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise InputError([Problem(path, mark.line + 1 if mark else None, None, f"bad YAML: {getattr(err, 'problem', err)}")]) from None
+    if node is None or not isinstance(data, dict):
+        raise InputError([Problem(path, 1, None, "expected a mapping of fields (name, organisation, ...)")])
+    try:
+        return Submission.model_validate(data)
+    except ValidationError as err:
+        lines = _node_lines(node)
+        problems = [
+            Problem(path, _line_for(lines, tuple(e["loc"])), ".".join(map(str, e["loc"])) or "(file)", e["msg"])
+            for e in err.errors()
+        ]
+        raise InputError(problems) from None
+
+
+@dataclass(frozen=True)
+class LoadedSubmission:
+    """A checked submission folder with its dialogues."""
+
+    id: str
+    folder: Path
+    meta: Submission
+    transcripts: list[Transcript]
+
+
+def load_submission(folder: Path) -> LoadedSubmission:
+    """Check a submission folder completely: its name, its YAML, every transcript line."""
+    folder = Path(folder)
+    problems: list[Problem] = []
+    if not FOLDER_PATTERN.match(folder.name):
+        problems.append(Problem(folder, None, None, "folder name must be <org>__<model> (letters, digits, '.', '_', '-')"))
+    meta = None
+    try:
+        meta = load_submission_yaml(folder / SUBMISSION_FILE)
+    except InputError as err:
+        problems += err.problems
+    transcripts: list[Transcript] = []
+    files = sorted((folder / "transcripts").glob("*.jsonl")) if (folder / "transcripts").is_dir() else []
+    for file in files:
+        try:
+            transcripts += read_transcripts(file)
+        except InputError as err:
+            problems += err.problems
+    if meta and "esc" in meta.tracks and meta.kind == "transcripts":
+        if not files:
+            problems.append(Problem(folder / "transcripts", None, None, "no transcripts/*.jsonl files"))
+        for t in transcripts:
+            if t.lang not in meta.languages:
+                problems.append(Problem(t.source, t.line, "lang", f"{t.lang!r} is not among the submission's languages {meta.languages}"))
+        found = {t.lang for t in transcripts}
+        for lang in meta.languages:
+            if files and lang not in found:
+                problems.append(Problem(folder / SUBMISSION_FILE, None, "languages", f"lists {lang!r} but no transcript is in that language"))
+    seen: dict[str, Transcript] = {}
+    for t in transcripts:
+        if t.id in seen and seen[t.id].source != t.source:
+            problems.append(Problem(t.source, t.line, "id", f"id {t.id!r} is also used in {seen[t.id].source.name}"))
+        seen.setdefault(t.id, t)
+    if problems:
+        raise InputError(problems)
+    assert meta is not None
+    return LoadedSubmission(folder.name, folder, meta, transcripts)
+
+
+def submission_folders(root: Path) -> list[Path]:
+    """Every folder below root holding a submission.yaml (or looking like it should)."""
+    root = Path(root)
+    if (root / SUBMISSION_FILE).is_file():
+        return [root]
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -1,0 +1,35 @@
+// Click a header of a .sortable table to sort by that column; cells may carry data-sort values.
+(function () {
+  function value(cell) {
+    var raw = cell.getAttribute("data-sort");
+    if (raw === null) raw = cell.textContent.trim();
+    var num = parseFloat(raw);
+    return isNaN(num) || !/^-?[\d.]+(e-?\d+)?$/i.test(raw) ? raw.toLowerCase() : num;
+  }
+  function sortBy(table, index, header) {
+    var descending = header.getAttribute("aria-sort") === "ascending";
+    var body = table.tBodies[0];
+    var rows = Array.prototype.slice.call(body.rows);
+    rows.sort(function (a, b) {
+      var x = value(a.cells[index]), y = value(b.cells[index]);
+      var order = x < y ? -1 : x > y ? 1 : 0;
+      return descending ? -order : order;
+    });
+    rows.forEach(function (row) { body.appendChild(row); });
+    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th) { th.removeAttribute("aria-sort"); });
+    header.setAttribute("aria-sort", descending ? "descending" : "ascending");
+  }
+  function init() {
+    document.querySelectorAll("table.sortable").forEach(function (table) {
+      if (!table.tHead || table.dataset.sortReady) return;
+      table.dataset.sortReady = "1";
+      Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, index) {
+        th.addEventListener("click", function (event) {
+          if (event.target.closest("a")) return;
+          sortBy(table, index, th);
+        });
+      });
+    });
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init); else init();
+})();

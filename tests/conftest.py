@@ -1,0 +1,67 @@
+"""Shared fixtures: a test-only judge bundle built by a real export, and submission folders."""
+from __future__ import annotations
+
+import json
+import random
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tiny_judge import build_tiny_bundle
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
+
+SEEKER = ["I have been feeling low since I lost my job.", "My parents fight every night and I cannot focus.",
+          "I am scared about my exams next week.", "我最近和室友闹矛盾，心里很难受。", "工作压力太大，我晚上睡不着。"]
+REPLIES = ["That sounds really painful. Would you like to tell me more?", "I am sorry you are going through this.",
+           "Have you thought about talking to someone you trust?", "听起来你真的很辛苦。", "你愿意多说一点吗？"]
+
+
+def shared_or_skip(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"needs ../shared/{'/'.join(parts)} (public data beside the checkout); absent here")
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_bundle(tmp_path_factory.mktemp("judge") / "tiny-test")
+
+
+def dialogue(i: int, lang: str, rng: random.Random, rounds: int = 5) -> dict:
+    greeting = "Hello, I'm your personal assistant." if lang == "en" else "你好，我是您的私人助手。"
+    messages = [{"role": "assistant", "content": greeting}]
+    for _ in range(rounds):
+        messages.append({"role": "user", "content": rng.choice(SEEKER)})
+        messages.append({"role": "assistant", "content": " ".join(rng.sample(REPLIES, 2))})
+    return {"id": f"{lang}-{i}", "lang": lang, "card_id": str(1000 + i), "messages": messages}
+
+
+def make_submission(root: Path, name: str, n: int = 6, langs: tuple[str, ...] = ("en",), seed: int = 0,
+                    display: str | None = None) -> Path:
+    folder = root / name
+    if folder.exists():
+        shutil.rmtree(folder)
+    (folder / "transcripts").mkdir(parents=True)
+    meta = {"name": display or name.split("__")[1], "organisation": name.split("__")[0],
+            "model_link": "https://example.org/model", "license": "apache-2.0", "languages": list(langs),
+            "tracks": ["esc"], "kind": "transcripts"}
+    (folder / "submission.yaml").write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
+    rng = random.Random(seed)
+    for lang in langs:
+        lines = [json.dumps(dialogue(i, lang, rng), ensure_ascii=False) for i in range(n)]
+        (folder / "transcripts" / f"{lang}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A scratch copy of the site sources and mkdocs.yml, with an empty submissions folder."""
+    shutil.copytree(ROOT / "site", tmp_path / "site", ignore=shutil.ignore_patterns("index.md", "board"))
+    shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
+    (tmp_path / "submissions").mkdir()
+    return tmp_path
