@@ -1,0 +1,148 @@
+"""`leaderboard build` end to end: validate -> score -> DuckDB -> render -> mkdocs, cached and atomic."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from conftest import make_submission
+from judge.runtime import OnnxJudge
+from leaderboard.build import BuildConfig, build
+from judge.errors import InputError
+
+
+def config(project: Path, bundle: Path, **kw) -> BuildConfig:
+    return BuildConfig(submissions=project / "submissions", store=project / "build/lb.duckdb", docs=project / "site",
+                       site=project / "build/site", mkdocs_config=project / "mkdocs.yml", judge=str(bundle),
+                       allow_test_judge=True, **kw)
+
+
+@pytest.fixture
+def count_predictions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    calls: list[int] = []
+    original = OnnxJudge.predict
+
+    def counting(self, items, on_batch=None):
+        calls.append(len(items))
+        return original(self, items, on_batch)
+
+    monkeypatch.setattr(OnnxJudge, "predict", counting)
+    return calls
+
+
+def test_build_scores_stores_and_renders(project: Path, tiny_bundle: Path, count_predictions: list[int]) -> None:
+    make_submission(project / "submissions", "acme__alpha", n=8, langs=("en", "zh"), seed=1)
+    make_submission(project / "submissions", "acme__beta", n=6, seed=2)
+    report = build(config(project, tiny_bundle))
+    assert (report.dialogues, report.scored, report.cached) == (22, 22, 0)
+    with duckdb.connect(str(project / "build/lb.duckdb"), read_only=True) as db:
+        assert db.execute("SELECT count(*) FROM dialogues").fetchone()[0] == 22
+        assert db.execute("SELECT count(DISTINCT dimension) FROM scores").fetchone()[0] == 7
+    site = project / "build/site"
+    for page in ["index.html", "board/esc/en/empathy.html", "board/esc/zh/average.html",
+                 "board/models/acme__alpha.html", "board/models/acme__alpha-zh.html"]:
+        assert (site / page).is_file(), page
+    data = json.loads((site / "board/downloads/leaderboard.json").read_text())
+    assert data["schema_version"] == 1 and data["judge"] == report.judge
+    rows = [r for r in data["rows"] if r["model"] == "acme__beta" and r["dimension"] == "empathy"]
+    assert len(rows) == 1 and rows[0]["n"] == 6 and 0 <= rows[0]["ci_low"] <= rows[0]["score"] <= rows[0]["ci_high"] <= 100
+    assert "schema_version,model" in (site / "board/downloads/leaderboard.csv").read_text().splitlines()[0]
+    index = (site / "index.html").read_text()
+    assert 'href="board/models/acme__alpha.html#en-empathy"' in index  # a number links to its source
+
+
+def test_rebuild_rescores_nothing(project: Path, tiny_bundle: Path, count_predictions: list[int]) -> None:
+    make_submission(project / "submissions", "acme__alpha", n=5, seed=1)
+    build(config(project, tiny_bundle))
+    assert sum(count_predictions) == 5
+    count_predictions.clear()
+    again = build(config(project, tiny_bundle))
+    assert count_predictions == [] and (again.scored, again.cached) == (0, 5)
+    # one changed dialogue is the only one judged again
+    path = project / "submissions/acme__alpha/transcripts/en.jsonl"
+    lines = path.read_text().splitlines()
+    first = json.loads(lines[0])
+    first["messages"][-1]["content"] = "Something new to say."
+    path.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    third = build(config(project, tiny_bundle))
+    assert count_predictions == [1] and (third.scored, third.cached) == (1, 4)
+
+
+def test_invalid_submission_stores_and_renders_nothing(project: Path, tiny_bundle: Path) -> None:
+    make_submission(project / "submissions", "acme__alpha", n=3)
+    build(config(project, tiny_bundle))
+    before = (project / "build/site/index.html").read_text()
+    bad = make_submission(project / "submissions", "acme__broken", n=3)
+    with (bad / "transcripts/en.jsonl").open("a") as fh:
+        fh.write('{"id": "z", "lang": "en", "messages": [{"role": "bot", "content": "hi"}]}\n')
+    make_submission(project / "submissions", "acme__gamma", n=3, seed=5)
+    with pytest.raises(InputError) as caught:
+        build(config(project, tiny_bundle))
+    assert any(p.line == 4 and p.field == "messages[0].role" for p in caught.value.problems)
+    with duckdb.connect(str(project / "build/lb.duckdb"), read_only=True) as db:
+        assert db.execute("SELECT list(submission_id) FROM submissions").fetchone()[0] == ["acme__alpha"]
+    assert (project / "build/site/index.html").read_text() == before
+
+
+def test_untrusted_text_is_escaped_on_the_site(project: Path, tiny_bundle: Path) -> None:
+    hostile = '<script>alert("x")</script><img src=x onerror=alert(1)> [link](javascript:alert(2))'
+    folder = make_submission(project / "submissions", "evil__model", n=2, display=hostile)
+    path = folder / "transcripts/en.jsonl"
+    record = json.loads(path.read_text().splitlines()[0])
+    record["messages"][1]["content"] = "<script>steal()</script> **hi**\n\n<b>bold</b>"
+    path.write_text(json.dumps(record) + "\n")
+    build(config(project, tiny_bundle))
+    site = project / "build/site"
+    for page in ["index.html", "board/models/evil__model.html", "board/models/evil__model-en.html", "board/esc/en/empathy.html"]:
+        html = (site / page).read_text()
+        assert "<script>alert" not in html and "<img src=x" not in html and 'href="javascript:' not in html, page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in (site / "index.html").read_text()
+    transcript = (site / "board/models/evil__model-en.html").read_text()
+    assert "&lt;script&gt;steal()&lt;/script&gt; **hi**" in transcript and "<b>bold</b>" not in transcript
+
+
+KILL_SCRIPT = """
+import sys
+from pathlib import Path
+from leaderboard.build import BuildConfig, build
+p = Path(sys.argv[1])
+build(BuildConfig(p / "submissions", p / "build/lb.duckdb", p / "site", p / "build/site", p / "mkdocs.yml",
+                  sys.argv[2], True, render=False))
+"""
+
+
+def test_kill_mid_build_leaves_no_partial_submission(project: Path, tiny_bundle: Path) -> None:
+    expected = {}
+    for i in range(12):
+        make_submission(project / "submissions", f"org__m{i:02d}", n=60, seed=i)
+        expected[f"org__m{i:02d}"] = 60
+    store = project / "build/lb.duckdb"
+    outcomes = []
+    for delay in (1.5, 2.0, 2.5, 3.0, 3.5, 4.5, 6.0):
+        proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(project), str(tiny_bundle)],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(delay)
+        killed = proc.poll() is None
+        if killed:
+            os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if not store.exists():
+            continue
+        with duckdb.connect(str(store), read_only=True) as db:
+            stored = dict(db.execute("SELECT submission_id, count(*) FROM dialogues GROUP BY ALL").fetchall())
+            listed = {r[0] for r in db.execute("SELECT submission_id FROM submissions").fetchall()}
+            unscored = db.execute("SELECT count(*) FROM dialogues d ANTI JOIN scores s USING (content_hash)").fetchone()[0]
+        assert set(stored) == listed and unscored == 0
+        assert all(stored[s] == expected[s] for s in stored), stored  # whole submissions only
+        outcomes.append((killed, len(stored)))
+        # remove the freshly stored submissions' cache so the next run writes again
+        with duckdb.connect(str(store)) as db:
+            db.execute("DELETE FROM scores; DELETE FROM dialogues; DELETE FROM submissions")
+    assert any(killed and 0 < n < 12 for killed, n in outcomes), outcomes  # some kill landed mid-build
