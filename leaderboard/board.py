@@ -1,12 +1,13 @@
 """The ESC board: per model x language x dimension estimates and ranks, from stored scores."""
 from __future__ import annotations
 
+import statistics
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
 from judge.dimensions import ESC_DIMENSIONS, ESC_SCALE
-from leaderboard.stats import Estimate, Rank, bootstrap_mean, rank_with_intervals
+from leaderboard.stats import Estimate, Rank, bootstrap_mean, rank_with_intervals, tie_groups
 from leaderboard.store import ScoreRow
 
 AVERAGE = "average"
@@ -18,6 +19,7 @@ BOARD_SCHEMA_VERSION = 1
 class Cell:
     estimate: Estimate
     rank: Rank
+    group: int  # tie group within its (language, dimension); see stats.tie_groups
 
 
 @dataclass
@@ -38,6 +40,10 @@ class EscBoard:
         found = [m for (m, l, d) in self.cells if l == lang and d == dim]
         return sorted(found, key=lambda m: self.cells[(m, lang, dim)].rank.rank)
 
+    def median(self, lang: str, dim: str) -> float:
+        """The field's median score, the reference line of every model's radar."""
+        return statistics.median(self.cells[(m, lang, dim)].estimate.mean for m in self.models(lang, dim))
+
     def rows(self, names: dict[str, str]) -> list[dict[str, Any]]:
         """Flat rows for leaderboard.json / .csv."""
         out = []
@@ -46,7 +52,8 @@ class EscBoard:
             out.append({
                 "model": model, "name": names.get(model, model), "track": "esc", "lang": lang, "dimension": dim,
                 "score": round(e.mean, 2), "ci_low": round(e.low, 2), "ci_high": round(e.high, 2), "n": e.n,
-                "rank": r.rank, "rank_best": r.best, "rank_worst": r.worst, "judge": self.judge,
+                "rank": r.rank, "rank_best": r.best, "rank_worst": r.worst, "tie_group": cell.group,
+                "judge": self.judge,
             })
         return out
 
@@ -69,6 +76,8 @@ def esc_board(rows: list[ScoreRow], judge: str) -> EscBoard:
         if averages:
             estimates[(lang, AVERAGE)][model] = bootstrap_mean(averages, model, lang, AVERAGE, scale=ESC_SCALE)
     for (lang, dim), by_model in estimates.items():
-        for model, rank in rank_with_intervals(by_model).items():
-            board.cells[(model, lang, dim)] = Cell(by_model[model], rank)
+        ranks = rank_with_intervals(by_model)
+        groups = tie_groups(ranks)
+        for model, rank in ranks.items():
+            board.cells[(model, lang, dim)] = Cell(by_model[model], rank, groups[model])
     return board

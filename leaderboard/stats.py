@@ -74,3 +74,18 @@ def rank_with_intervals(estimates: Mapping[str, Estimate], higher_is_better: boo
             clearly_worse = sum(o.low > e.high for o in estimates.values())
         ranks[name] = Rank(position, 1 + clearly_better, len(estimates) - clearly_worse)
     return ranks
+
+
+def tie_groups(ranks: Mapping[str, Rank]) -> dict[str, int]:
+    """Number consecutive groups of models that could all share the group leader's rank.
+
+    Walking down by rank, a model joins the current group when its best possible rank reaches the
+    leader's position; otherwise it leads a new group. Groups are what the site shades together.
+    """
+    groups: dict[str, int] = {}
+    group, leader = -1, 0
+    for name in sorted(ranks, key=lambda k: ranks[k].rank):
+        if group < 0 or ranks[name].best > leader:
+            group, leader = group + 1, ranks[name].rank
+        groups[name] = group
+    return groups

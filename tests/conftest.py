@@ -62,6 +62,7 @@ def make_submission(root: Path, name: str, n: int = 6, langs: tuple[str, ...] = 
 def project(tmp_path: Path) -> Path:
     """A scratch copy of the site sources and mkdocs.yml, with an empty submissions folder."""
     shutil.copytree(ROOT / "site", tmp_path / "site", ignore=shutil.ignore_patterns("index.md", "board"))
+    shutil.copytree(ROOT / "overrides", tmp_path / "overrides")
     shutil.copy(ROOT / "mkdocs.yml", tmp_path / "mkdocs.yml")
     (tmp_path / "submissions").mkdir()
     return tmp_path

@@ -37,3 +37,10 @@ def test_rank_intervals_from_overlap() -> None:
     assert [ranks[k].label for k in "abcd"] == ["1–2", "1–2", "3–4", "3–4"]
     lower = rank_with_intervals(est, higher_is_better=False)
     assert lower["d"].rank == 1 and lower["a"].label == "3–4"
+
+
+def test_tie_groups_follow_rank_intervals() -> None:
+    from leaderboard.stats import tie_groups
+    est = {"a": Estimate(80, 75, 85, 9), "b": Estimate(78, 70, 86, 9), "c": Estimate(50, 45, 55, 9),
+           "d": Estimate(49, 30, 69, 9), "e": Estimate(10, 5, 15, 9)}
+    assert tie_groups(rank_with_intervals(est)) == {"a": 0, "b": 0, "c": 1, "d": 1, "e": 2}

@@ -1,10 +1,10 @@
-// Click a header of a .sortable table to sort by that column; cells may carry data-sort values.
+// Sortable and filterable tables: click a header of a .sortable table; type in an .lb-filter box.
 (function () {
   function value(cell) {
     var raw = cell.getAttribute("data-sort");
     if (raw === null) raw = cell.textContent.trim();
-    var num = parseFloat(raw);
-    return isNaN(num) || !/^-?[\d.]+(e-?\d+)?$/i.test(raw) ? raw.toLowerCase() : num;
+    var num = Number(raw);
+    return raw !== "" && !isNaN(num) ? num : raw.toLowerCase();
   }
   function sortBy(table, index, header) {
     var descending = header.getAttribute("aria-sort") === "ascending";
@@ -27,6 +27,16 @@
         th.addEventListener("click", function (event) {
           if (event.target.closest("a")) return;
           sortBy(table, index, th);
+        });
+      });
+    });
+    document.querySelectorAll("input.lb-filter").forEach(function (box) {
+      var table = document.getElementById(box.dataset.table);
+      if (!table) return;
+      box.addEventListener("input", function () {
+        var needle = box.value.trim().toLowerCase();
+        Array.prototype.forEach.call(table.tBodies[0].rows, function (row) {
+          row.hidden = needle !== "" && row.textContent.toLowerCase().indexOf(needle) < 0;
         });
       });
     });
