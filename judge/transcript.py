@@ -137,7 +137,7 @@ def _read_esc_eval(path: Path, text: str, obj: dict[str, Any]) -> tuple[list[Tra
                 problems.append(Problem(path, line, f"{key}[{i}]", "turn must start with 'AI assistant：' or 'ESC-Role：'"))
                 continue
             messages.append({"role": ESC_EVAL_PREFIXES[m.group(1)], "content": turn[m.end():].strip()})
-        lang = _detect_lang([m["content"] for m in messages])
+        lang = _detect_lang([m["content"] for m in messages if m["role"] == "user"])  # the seeker's language
         transcript, errs = _from_record({"id": key, "lang": lang, "messages": messages}, path, line)
         problems += [Problem(path, e.line, f"{key}.{e.field}", e.message) for e in errs]
         if transcript:
