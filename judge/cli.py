@@ -14,7 +14,8 @@ from judge.bundle import resolve_bundle
 from judge.console import progress, run_cli
 from judge.errors import InputError, Problem
 from judge.esc import DialogueScore, score_transcripts
-from judge.runtime import OnnxJudge
+from judge.prompt_runtime import open_judge
+from judge.published.commands import export_published
 from judge.transcript import Transcript, read_transcripts
 
 
@@ -77,7 +78,7 @@ def cli() -> None:
 def score(path: Path, judge_name: str | None, out: Path | None, fmt: str, provider: tuple[str, ...]) -> None:
     """Score every dialogue in PATH (a transcript file or folder; JSON Lines or ESC-Eval format)."""
     transcripts = read_all(path)
-    judge = OnnxJudge(resolve_bundle(judge_name, "esc"), providers=provider or None)
+    judge = open_judge(resolve_bundle(judge_name, "esc"), providers=provider or None)
     with progress(f"judging with {judge.bundle.id}", len(transcripts)) as advance:
         results = score_transcripts(judge, transcripts, advance)
     text = render(results, fmt)
@@ -111,6 +112,13 @@ def info(judge_name: str | None, as_json: bool) -> None:
         click.echo(f"  trained on: {item.get('name')} ({item.get('license', '?')})")
     for name, value in (manifest.get("metrics") or {}).items():
         click.echo(f"  {name}: {value}")
+
+
+cli.add_command(export_published)
+from judge.train import commands as train_commands  # noqa: E402  (click only; torch is imported inside the commands)
+cli.add_command(train_commands.train)
+cli.add_command(train_commands.export)
+cli.add_command(train_commands.evaluate)
 
 
 def main() -> None:

@@ -27,12 +27,14 @@ class DialogueScore:
 def score_transcripts(
     judge: OnnxJudge, transcripts: list[Transcript], on_batch: Callable[[int], None] | None = None
 ) -> list[DialogueScore]:
+    if not isinstance(judge, OnnxJudge):  # a prompt judge (judge.prompt_runtime) reads whole dialogues itself
+        return judge.score_transcripts(transcripts, on_batch)
     manifest = judge.bundle.manifest
     if manifest.track != "esc":
         raise ValueError(f"judge {manifest.name} is for the {manifest.track} track, not for ESC dialogues")
     logits = judge.predict([round_segments(t, manifest.input) for t in transcripts], on_batch)
     scores, expected = label_scores(logits, [d.labels for d in manifest.dimensions])
-    # measures
+    from judge import measures; scores, expected = measures.apply(judge.bundle.dimensions, (manifest.model_extra or {}).get("measures", {}), [[m.content for m in t.messages if m.role == "assistant"] for t in transcripts], scores, expected)  # measures
     names = [canonical(n) for n in judge.bundle.dimensions]  # ESC-RANK code names read as the paper's
     return [
         DialogueScore(

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from judge.errors import InputError, Problem
+from judge.limits import MAX_LINE_BYTES, MAX_MESSAGE_CHARS, MAX_MESSAGES, MAX_TRANSCRIPT_FILE_BYTES
 
 Role = Literal["assistant", "user"]
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
@@ -66,17 +67,17 @@ class Transcript:
 class _MessageRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     role: Role
-    content: NonEmpty
+    content: Annotated[str, StringConstraints(min_length=1, max_length=MAX_MESSAGE_CHARS)]
 
 
 class TranscriptRecord(BaseModel):
     """The published schema of one JSON Lines transcript."""
 
     model_config = ConfigDict(extra="forbid")
-    id: NonEmpty
+    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     lang: Literal["en", "zh"]
     card_id: str | None = None
-    messages: list[_MessageRecord] = Field(min_length=2)
+    messages: list[_MessageRecord] = Field(min_length=2, max_length=MAX_MESSAGES)
     meta: dict[str, Any] | None = None
 
     @field_validator("card_id", mode="before")
@@ -149,35 +150,60 @@ def _is_esc_eval(obj: Any) -> bool:
     return isinstance(obj, dict) and "messages" not in obj and all(isinstance(v, list) for v in obj.values())
 
 
+def _loads(raw: str) -> Any:
+    """json.loads that reports a nesting bomb as bad JSON instead of crashing."""
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        raise json.JSONDecodeError("nested too deeply", raw, 0) from None
+
+
+def _read_jsonl(path: Path, text: str) -> tuple[list[Transcript], list[Problem]]:
+    transcripts: list[Transcript] = []
+    problems: list[Problem] = []
+    for n, raw in enumerate(text.split("\n"), start=1):
+        if not raw.strip():
+            continue
+        if len(raw.encode("utf-8")) > MAX_LINE_BYTES:
+            problems.append(Problem(path, n, None, f"line is over {MAX_LINE_BYTES:,} bytes, the limit for one dialogue"))
+            continue
+        try:
+            record = _loads(raw)
+        except json.JSONDecodeError as err:
+            problems.append(Problem(path, n, None, f"bad JSON: {err.msg} at column {err.colno}"))
+            continue
+        transcript, errs = _from_record(record, path, n)
+        problems += errs
+        if transcript:
+            transcripts.append(transcript)
+    return transcripts, problems
+
+
 def read_transcripts(path: Path) -> list[Transcript]:
     """Read every dialogue of a file, in either format, or raise InputError listing every problem."""
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise InputError([Problem(path, None, None, f"not UTF-8 text ({err.reason} at byte {err.start})")]) from None
+        if not path.is_file():
+            raise InputError([Problem(path, None, None, "not a regular file")])
+        size = path.stat().st_size
+        if size > MAX_TRANSCRIPT_FILE_BYTES:
+            raise InputError([Problem(path, None, None, f"file is {size:,} bytes; the limit is {MAX_TRANSCRIPT_FILE_BYTES:,}")])
+        data = path.read_bytes()
     except OSError as err:
         raise InputError([Problem(path, None, None, f"cannot read: {err.strerror}")]) from None
     try:
-        whole = json.loads(text)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data[: err.start].count(b"\n") + 1
+        raise InputError([Problem(path, line, None, f"not UTF-8 text ({err.reason} at byte {err.start})")]) from None
+    try:
+        whole = _loads(text)
     except json.JSONDecodeError:
         whole = None
     if _is_esc_eval(whole):
         transcripts, problems = _read_esc_eval(path, text, whole)
     else:
-        transcripts, problems = [], []
-        for n, raw in enumerate(text.splitlines(), start=1):
-            if not raw.strip():
-                continue
-            try:
-                data = json.loads(raw)
-            except json.JSONDecodeError as err:
-                problems.append(Problem(path, n, None, f"bad JSON: {err.msg} at column {err.colno}"))
-                continue
-            transcript, errs = _from_record(data, path, n)
-            problems += errs
-            if transcript:
-                transcripts.append(transcript)
+        transcripts, problems = _read_jsonl(path, text)
     seen: dict[str, int] = {}
     for t in transcripts:
         if t.id in seen:

@@ -9,6 +9,7 @@ import hashlib
 import shutil
 import subprocess
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -17,9 +18,17 @@ from judge.bundle import JudgeBundle, resolve_bundle
 from judge.console import err, progress
 from judge.errors import InputError, Problem
 from judge.esc import DialogueScore, score_transcripts
+from judge.prompt_runtime import PromptJudge, open_judge
 from judge.runtime import OnnxJudge
+from judge.transcript import Transcript
 from leaderboard.board import esc_board
-from leaderboard.render import render_site
+from leaderboard.intake import check_folder
+from leaderboard.integrity import check_dialogues
+from leaderboard.probes import PROBES, probe_dialogues, seed_dialogues
+from leaderboard.rolecards import RoleCard, card_set, card_set_hash
+from leaderboard.render import Rendered, render_site
+from leaderboard.safety_build import prepare_safety, response_digest, store_safety
+from leaderboard.safety_metrics import safety_board
 from leaderboard.store import Store
 from leaderboard.submission import LoadedSubmission, load_submission, submission_folders
 
@@ -34,6 +43,9 @@ class BuildConfig:
     judge: str | None = None
     allow_test_judge: bool = False
     render: bool = True
+    safety_judge: str | None = None
+    role_cards: tuple[Path, ...] = ()
+    """ESC-Eval card files (or the project's format) beside the shipped cards; dialogues must name a known card."""
 
 
 @dataclass
@@ -44,6 +56,10 @@ class BuildReport:
     scored: int = 0
     cached: int = 0
     judge: str = ""
+    responses: int = 0
+    safety_scored: int = 0
+    safety_cached: int = 0
+    safety_judge: str = ""
     data_version: str = ""
     site: str | None = None
 
@@ -59,23 +75,33 @@ def code_version() -> str:
         return version
 
 
-def load_all(root: Path) -> list[LoadedSubmission]:
-    """Every submission below root, checked; all problems of all submissions are reported together."""
+def load_all(root: Path, cards: Mapping[tuple[str, str], RoleCard] | None = None) -> list[LoadedSubmission]:
+    """Every submission below root, checked: intake, schema, then protocol; all problems together."""
     if not Path(root).is_dir():
         raise InputError([Problem(Path(root), None, None, "no such submissions folder")])
+    cards = card_set() if cards is None else cards
     loaded, problems = [], []
     for folder in submission_folders(root):
+        refused = check_folder(folder)
+        if refused:
+            problems += refused
+            continue
         try:
-            loaded.append(load_submission(folder))
+            sub = load_submission(folder)
         except InputError as error:
             problems += error.problems
+            continue
+        problems += check_dialogues(sub.transcripts, cards)
+        loaded.append(sub)
     if problems:
         raise InputError(problems)
     return loaded
 
 
 def transcript_set_hash(sub: LoadedSubmission) -> str:
-    body = "\n".join(sorted(f"{t.id}\t{t.content_hash}" for t in sub.transcripts))
+    """Hash of everything a submission brings: its dialogues and its safety responses."""
+    body = "\n".join(sorted([f"{t.id}\t{t.content_hash}" for t in sub.transcripts]
+                            + [f"{r.record.id}\t{response_digest(r)}" for r in sub.responses]))
     return hashlib.sha256(body.encode()).hexdigest()
 
 
@@ -88,29 +114,59 @@ def judge_for(name: str | None, allow_test_judge: bool) -> JudgeBundle:
     return bundle
 
 
-def store_submissions(subs: list[LoadedSubmission], bundle: JudgeBundle, store: Store, report: BuildReport) -> None:
+class CachedScorer:
+    """Scores only what the store lacks for this judge; the ONNX model loads on first need."""
+
+    def __init__(self, bundle: JudgeBundle, store: Store):
+        self.bundle, self.store = bundle, store
+        self.judge: OnnxJudge | PromptJudge | None = None
+        store.register_judge(bundle)
+
+    def new_scores(self, transcripts: list[Transcript], label: str) -> dict[str, DialogueScore]:
+        cached = self.store.cached_hashes(self.bundle.sha, (t.content_hash for t in transcripts))
+        todo = list({t.content_hash: t for t in transcripts if t.content_hash not in cached}.values())
+        if not todo:
+            return {}
+        self.judge = self.judge or open_judge(self.bundle)
+        with progress(f"judging {label}", len(todo)) as advance:
+            return {t.content_hash: s for t, s in zip(todo, score_transcripts(self.judge, todo, advance))}
+
+
+def store_submissions(subs: list[LoadedSubmission], scorer: CachedScorer, report: BuildReport) -> None:
     """Score what the cache lacks, then write each submission in its own transaction."""
-    store.register_judge(bundle)
-    judge: OnnxJudge | None = None
     for sub in subs:
         if "esc" not in sub.meta.tracks or not sub.transcripts:
             err.print(f"skipping {sub.id}: no ESC transcripts (endpoint submissions are generated by `leaderboard run`)")
             continue
-        cached = store.cached_hashes(bundle.sha, (t.content_hash for t in sub.transcripts))
-        todo = list({t.content_hash: t for t in sub.transcripts if t.content_hash not in cached}.values())
-        new: dict[str, DialogueScore] = {}
-        if todo:
-            judge = judge or OnnxJudge(bundle)
-            with progress(f"judging {sub.id}", len(todo)) as advance:
-                new = {t.content_hash: s for t, s in zip(todo, score_transcripts(judge, todo, advance))}
-        store.write_submission(sub, transcript_set_hash(sub), bundle.sha, new)
+        new = scorer.new_scores(sub.transcripts, sub.id)
+        scorer.store.write_submission(sub, transcript_set_hash(sub), scorer.bundle.sha, new)
         report.submissions.append(sub.id)
         report.dialogues += len(sub.transcripts)
-        report.scored += len(todo)
-        report.cached += len(sub.transcripts) - len(todo)
+        report.scored += len(new)
+        report.cached += len(sub.transcripts) - len(new)
 
 
-def mkdocs_build(config: Path, out: Path) -> None:
+def store_probes(subs: list[LoadedSubmission], scorer: CachedScorer) -> None:
+    """Judge the gaming probes on the submissions' role cards, in one transaction."""
+    seeds = seed_dialogues(subs)
+    dialogues = {name: probe_dialogues(name, seeds) for name in PROBES}
+    new: dict[str, DialogueScore] = {}
+    for name, transcripts in dialogues.items():
+        new |= scorer.new_scores(transcripts, f"probe {name}")
+    scorer.store.write_probes({name: [(t.id, t.lang, t.content_hash) for t in ts] for name, ts in dialogues.items()},
+                              scorer.bundle.sha, new)
+
+
+def handwritten_nav(docs: Path) -> list[dict[str, list[str]]]:
+    """Sections for the hand-written folders of the docs (method, judges, about...), in that order."""
+    order = ["method", "judges", "about"]
+    folders = sorted((p for p in docs.iterdir() if p.is_dir() and any(p.glob("*.md"))),
+                     key=lambda p: (order.index(p.name) if p.name in order else len(order), p.name))
+    return [{f.name.title(): sorted(str(md.relative_to(docs)) for md in f.glob("*.md"))}
+            for f in folders if f.name != "board"]
+
+
+def mkdocs_build(config: Path, out: Path, rendered: Rendered) -> None:
     """Build into a fresh folder beside out, then swap it in: readers never see half a site."""
     from mkdocs.commands.build import build as run_mkdocs
     from mkdocs.config import load_config
@@ -121,6 +177,8 @@ def mkdocs_build(config: Path, out: Path) -> None:
         if leftover.exists():
             shutil.rmtree(leftover)
     cfg = load_config(config_file=str(config), site_dir=str(fresh.resolve()))
+    cfg["extra"]["stamp"] = rendered.stamp
+    cfg["nav"] = rendered.nav + handwritten_nav(Path(cfg["docs_dir"]))
     run_mkdocs(cfg)
     if out.exists():
         out.replace(old)
@@ -130,21 +188,33 @@ def mkdocs_build(config: Path, out: Path) -> None:
 
 
 def build(cfg: BuildConfig) -> BuildReport:
-    subs = load_all(cfg.submissions)
+    cards = card_set(cfg.role_cards)
+    subs = load_all(cfg.submissions, cards)
     bundle = judge_for(cfg.judge, cfg.allow_test_judge)
-    report = BuildReport(judge=bundle.id)
+    safety = prepare_safety(subs, cfg.safety_judge, cfg.allow_test_judge)
+    report = BuildReport(judge=bundle.id, safety_judge=safety.bundle.id if safety else "")
     run_id = uuid.uuid4().hex
     with Store(cfg.store) as store:
-        store.start_run(run_id, bundle.sha, code_version())
-        store_submissions(subs, bundle, store, report)
+        store.start_run(run_id, bundle.sha, code_version(), card_set_hash(cards))
+        scorer = CachedScorer(bundle, store)
+        store_submissions(subs, scorer, report)
+        store_probes(subs, scorer)
+        if safety:
+            report.responses, report.safety_scored, report.safety_cached = store_safety(
+                subs, safety, store, {s.id: transcript_set_hash(s) for s in subs})
+            report.submissions += [s for s in safety.units if s not in report.submissions]
         report.removed = store.remove_submissions_except([s.id for s in subs])
         store.finish_run(run_id, len(report.submissions), report.dialogues, report.scored, report.cached)
         versions = sorted(f"{s['submission_id']}:{s['transcript_set_hash']}" for s in store.submissions())
         report.data_version = hashlib.sha256("\n".join(versions).encode()).hexdigest()[:12]
         if cfg.render:
             board = esc_board(store.esc_scores(bundle.sha), bundle.id)
-            render_site(board, store, cfg.docs, report.data_version)
+            guard = (safety_board(store.safety_scores(safety.bundle.sha), safety.bundle.id, safety.bundle.sha)
+                     if safety else None)
+            probes = esc_board(store.probe_scores(bundle.sha), bundle.id)
+            rendered = render_site(board, store, cfg.docs, report.data_version, guard, probes)
     if cfg.render:
-        mkdocs_build(cfg.mkdocs_config, cfg.site)
+        shutil.copyfile(cfg.store, cfg.docs / "board" / "downloads" / "leaderboard.duckdb")  # the release's store
+        mkdocs_build(cfg.mkdocs_config, cfg.site, rendered)
         report.site = str(cfg.site)
     return report

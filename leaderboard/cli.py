@@ -10,6 +10,7 @@ import click
 from judge.console import err, run_cli
 from judge.errors import InputError
 from leaderboard.build import BuildConfig, build as run_build, load_all
+from leaderboard.commands_run import run as run_command
 from leaderboard.submission import json_schema
 
 
@@ -69,10 +70,46 @@ def build(submissions: Path, store: Path, docs: Path, site: Path, mkdocs_config:
         err.print(f"site: {report.site}/index.html (serve with: python -m http.server -d {report.site})")
 
 
+@cli.command("check-pr")
+@click.argument("folders", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--base", default="origin/main", show_default=True, help="Git ref the pull request is compared with.")
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
+@click.option("--allow-update", is_flag=True, help="Maintainers: allow changes to a submission already on the board.")
+@click.option("--judge", default=None, help="ESC judge: shipped name or bundle folder [default: esc-lite].")
+@click.option("--allow-test-judge", is_flag=True, help="Allow a bundle marked test_only (for tests).")
+@click.option("--summary", type=click.Path(dir_okay=False, path_type=Path),
+              help="Append the Markdown report here (on GitHub: $GITHUB_STEP_SUMMARY).")
+def check_pr(folders: tuple[Path, ...], base: str, repo: Path, allow_update: bool, judge: str | None,
+             allow_test_judge: bool, summary: Path | None) -> None:
+    """What CI runs on a submission pull request: intake, validation, judging, a Markdown table.
+
+    Without FOLDERS, the submission folders changed since --base are checked; a pull request may add
+    one new submission and change nothing else.
+    """
+    from leaderboard import check_pr as pr
+
+    try:
+        result = pr.judge_submissions(list(folders) or pr.changed_submissions(repo, base, allow_update), judge,
+                                      allow_test_judge)
+    except InputError as error:
+        if summary:
+            with summary.open("a", encoding="utf-8") as fh:
+                fh.write(pr.markdown_problems(error))
+        raise
+    text = pr.markdown_summary(result)
+    if summary:
+        with summary.open("a", encoding="utf-8") as fh:
+            fh.write(text)
+    click.echo(text)
+
+
 @cli.command()
 def schema() -> None:
     """Print the JSON Schema of submission.yaml."""
     click.echo(json.dumps(json_schema(), indent=2))
+
+
+cli.add_command(run_command)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ import duckdb
 
 from judge.bundle import JudgeBundle
 from judge.esc import DialogueScore
+from judge.safety import RULE_DIMENSIONS, RULES_ID, SafetyScore
 from leaderboard.submission import LoadedSubmission
 
 SCHEMA = """
@@ -31,7 +32,8 @@ CREATE TABLE IF NOT EXISTS submissions (
     tracks TEXT[] NOT NULL,
     metadata JSON NOT NULL,
     transcript_set_hash TEXT NOT NULL,
-    written_at TIMESTAMP NOT NULL
+    written_at TIMESTAMP NOT NULL,
+    run_id TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS dialogues (
     submission_id TEXT NOT NULL,
@@ -58,12 +60,20 @@ CREATE TABLE IF NOT EXISTS scores (
     expected DOUBLE NOT NULL,
     PRIMARY KEY (content_hash, judge_sha, dimension)
 );
+CREATE TABLE IF NOT EXISTS probe_dialogues (
+    probe TEXT NOT NULL,
+    dialogue_id TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    PRIMARY KEY (probe, dialogue_id)
+);
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
     started_at TIMESTAMP NOT NULL,
     finished_at TIMESTAMP,
     judge_sha TEXT NOT NULL,
     code_version TEXT NOT NULL,
+    role_card_set_hash TEXT NOT NULL,
     submissions INTEGER,
     dialogues INTEGER,
     scored INTEGER,
@@ -83,6 +93,48 @@ class ScoreRow:
     score: int
 
 
+# --- safety track ---
+SAFETY_SCHEMA = """
+CREATE TABLE IF NOT EXISTS safety_items (
+    submission_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    unit_id TEXT NOT NULL,
+    dimension TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    image TEXT NOT NULL,
+    response TEXT NOT NULL,
+    unit_hash TEXT NOT NULL,
+    source_file TEXT NOT NULL,
+    source_line INTEGER NOT NULL,
+    PRIMARY KEY (submission_id, item_id)
+);
+CREATE TABLE IF NOT EXISTS safety_scores (
+    content_hash TEXT NOT NULL,
+    judge_sha TEXT NOT NULL,
+    dimension TEXT NOT NULL,
+    score INTEGER,
+    expected DOUBLE,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (content_hash, judge_sha, dimension)
+);
+"""
+"""A scoring unit is an item (judged dimensions) or a pair of items (rule dimensions; `unit_id` is the
+pair's first item and both items carry the pair's hash). Rule scores are keyed by RULES_ID in place
+of a judge sha, and a pair a rule leaves out is stored with a NULL score."""
+
+
+@dataclass(frozen=True)
+class SafetyRow:
+    """One scoring unit's score (None: left out by its rule), joined with where it came from."""
+
+    submission_id: str
+    unit_id: str
+    lang: str
+    dimension: str
+    score: int | None
+
+
 def now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)  # stored as UTC, naive: no pytz needed
 
@@ -93,8 +145,9 @@ class Store:
         if not read_only:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = duckdb.connect(str(self.path), read_only=read_only)
+        self.run_id = ""
         if not read_only:
-            self.db.execute(SCHEMA)
+            self.db.execute(SCHEMA + SAFETY_SCHEMA)
 
     def close(self) -> None:
         self.db.close()
@@ -126,7 +179,6 @@ class Store:
         self, sub: LoadedSubmission, set_hash: str, judge_sha: str, new_scores: dict[str, DialogueScore]
     ) -> None:
         """Replace a submission, its dialogues and the scores new to the cache, all or nothing."""
-        meta = sub.meta
         self.db.execute("BEGIN TRANSACTION")
         try:
             if new_scores:
@@ -139,14 +191,7 @@ class Store:
                     ],
                 )
             self.db.execute("DELETE FROM dialogues WHERE submission_id = ?", [sub.id])
-            self.db.execute("DELETE FROM submissions WHERE submission_id = ?", [sub.id])
-            self.db.execute(
-                "INSERT INTO submissions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [
-                    sub.id, meta.name, meta.organisation, str(meta.model_link), meta.license, meta.parameters,
-                    meta.kind, meta.languages, meta.tracks, meta.model_dump_json(), set_hash, now(),
-                ],
-            )
+            self._replace_submission_row(sub, set_hash)
             self.db.executemany(
                 "INSERT INTO dialogues VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -160,6 +205,18 @@ class Store:
             self.db.execute("ROLLBACK")
             raise
 
+    def _replace_submission_row(self, sub: LoadedSubmission, set_hash: str) -> None:
+        """The submissions row, written alike by both tracks (inside their transaction)."""
+        meta = sub.meta
+        self.db.execute("DELETE FROM submissions WHERE submission_id = ?", [sub.id])
+        self.db.execute(
+            "INSERT INTO submissions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                sub.id, meta.name, meta.organisation, str(meta.model_link), meta.license, meta.parameters,
+                meta.kind, meta.languages, meta.tracks, meta.model_dump_json(), set_hash, now(), self.run_id,
+            ],
+        )
+
     def remove_submissions_except(self, keep: list[str]) -> list[str]:
         """Drop submissions whose folders are gone; returns their ids."""
         gone = [r[0] for r in self.db.execute(
@@ -168,15 +225,66 @@ class Store:
         if gone:
             self.db.execute("BEGIN TRANSACTION")
             self.db.execute("DELETE FROM dialogues WHERE submission_id IN (SELECT unnest(?::TEXT[]))", [gone])
+            self.db.execute("DELETE FROM safety_items WHERE submission_id IN (SELECT unnest(?::TEXT[]))", [gone])
             self.db.execute("DELETE FROM submissions WHERE submission_id IN (SELECT unnest(?::TEXT[]))", [gone])
             self.db.execute("COMMIT")
         return gone
 
-    def start_run(self, run_id: str, judge_sha: str, code_version: str) -> None:
-        self.db.execute(
-            "INSERT INTO runs (run_id, started_at, judge_sha, code_version) VALUES (?, ?, ?, ?)",
-            [run_id, now(), judge_sha, code_version],
+    def judge_sha(self, judge_id: str) -> str:
+        row = self.db.execute("SELECT judge_sha FROM judges WHERE judge_id = ?", [judge_id]).fetchone()
+        if row is None:
+            raise KeyError(f"no judge {judge_id} in the store")
+        return row[0]
+
+    def write_probes(self, dialogues: dict[str, list[tuple[str, str, str]]], judge_sha: str,
+                     new_scores: dict[str, DialogueScore]) -> None:
+        """Replace the gaming probes' dialogues (probe -> (dialogue id, lang, hash)) and their new scores."""
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            if new_scores:
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO scores VALUES (?, ?, ?, ?, ?)",
+                    [[h, judge_sha, d, r.scores[d], r.expected[d]] for h, r in new_scores.items() for d in r.scores],
+                )
+            self.db.execute("DELETE FROM probe_dialogues")
+            rows = [[probe, i, lang, h] for probe, items in dialogues.items() for i, lang, h in items]
+            if rows:
+                self.db.executemany("INSERT INTO probe_dialogues VALUES (?, ?, ?, ?)", rows)
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def probe_scores(self, judge_sha: str) -> list[ScoreRow]:
+        """The probes' scores, shaped like submissions' (the probe's name as the submission id)."""
+        rows = self.db.execute(
+            """
+            SELECT p.probe, p.dialogue_id, p.lang, s.dimension, s.score
+            FROM probe_dialogues p JOIN scores s ON s.content_hash = p.content_hash AND s.judge_sha = ?
+            ORDER BY p.probe, p.lang, p.dialogue_id, s.dimension
+            """,
+            [judge_sha],
+        ).fetchall()
+        return [ScoreRow(*r) for r in rows]
+
+    def provenance(self) -> dict[str, dict]:
+        """Per submission: the transcript set, and the run (code version, judge, role cards) that wrote it."""
+        cur = self.db.execute(
+            """
+            SELECT s.submission_id, s.transcript_set_hash, r.code_version, r.judge_sha, r.role_card_set_hash
+            FROM submissions s JOIN runs r USING (run_id)
+            """
         )
+        names = [c[0] for c in cur.description]
+        return {row[0]: dict(zip(names, row)) for row in cur.fetchall()}
+
+    def start_run(self, run_id: str, judge_sha: str, code_version: str, role_card_set_hash: str) -> None:
+        """Every row written from here on names this run: its code, judge and role cards."""
+        self.db.execute(
+            "INSERT INTO runs (run_id, started_at, judge_sha, code_version, role_card_set_hash) VALUES (?, ?, ?, ?, ?)",
+            [run_id, now(), judge_sha, code_version, role_card_set_hash],
+        )
+        self.run_id = run_id
 
     def finish_run(self, run_id: str, submissions: int, dialogues: int, scored: int, cached: int) -> None:
         self.db.execute(
@@ -215,8 +323,76 @@ class Store:
         names = [c[0] for c in cur.description]
         return [dict(zip(names, row), messages=json.loads(row[-1])) for row in cur.fetchall()]
 
+    # --- safety track ---
+    def cached_safety_hashes(self, judge_sha: str, hashes: Iterable[str]) -> set[str]:
+        """Which scoring units this judge (or RULES_ID) has already scored."""
+        wanted = sorted(set(hashes))
+        if not wanted:
+            return set()
+        rows = self.db.execute(
+            "SELECT DISTINCT content_hash FROM safety_scores WHERE judge_sha = ? AND content_hash IN (SELECT unnest(?))",
+            [judge_sha, wanted],
+        ).fetchall()
+        return {r[0] for r in rows}
+
+    def write_safety_submission(self, sub: LoadedSubmission, set_hash: str, items: list[dict],
+                                new_scores: dict[tuple[str, str], SafetyScore]) -> None:
+        """Replace a submission's responses and add the scores new to the cache, all or nothing.
+
+        items: safety_items rows as dicts; new_scores: (unit hash, judge sha or RULES_ID) -> score.
+        """
+        self.db.execute("BEGIN TRANSACTION")
+        try:
+            if new_scores:
+                self.db.executemany(
+                    "INSERT OR IGNORE INTO safety_scores VALUES (?, ?, ?, ?, ?, ?)",
+                    [[h, judge, r.dimension, r.score, r.expected, r.detail] for (h, judge), r in new_scores.items()],
+                )
+            self.db.execute("DELETE FROM safety_items WHERE submission_id = ?", [sub.id])
+            self._replace_submission_row(sub, set_hash)
+            self.db.executemany(
+                "INSERT INTO safety_items VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [[sub.id, i["item_id"], i["unit_id"], i["dimension"], i["lang"], i["prompt"], i["image"], i["response"],
+                  i["unit_hash"], i["source_file"], i["source_line"]] for i in items],
+            )
+            self.db.execute("COMMIT")
+        except BaseException:
+            self.db.execute("ROLLBACK")
+            raise
+
+    def drop_safety_items_except(self, keep: list[str]) -> None:
+        """Forget the responses of submissions that no longer bring any."""
+        self.db.execute("DELETE FROM safety_items WHERE submission_id NOT IN (SELECT unnest(?::TEXT[]))", [keep])
+
+    def safety_scores(self, judge_sha: str) -> list[SafetyRow]:
+        """One row per stored scoring unit: judged dimensions by the given judge, rule dimensions by RULES_ID."""
+        rows = self.db.execute(
+            """
+            SELECT DISTINCT i.submission_id, i.unit_id, i.lang, i.dimension, s.score
+            FROM safety_items i JOIN safety_scores s ON s.content_hash = i.unit_hash AND s.dimension = i.dimension
+              AND s.judge_sha = CASE WHEN i.dimension IN (SELECT unnest(?::TEXT[])) THEN ? ELSE ? END
+            ORDER BY i.submission_id, i.lang, i.dimension, i.unit_id
+            """,
+            [list(RULE_DIMENSIONS), RULES_ID, judge_sha],
+        ).fetchall()
+        return [SafetyRow(*r) for r in rows]
+
+    def safety_items(self, submission_id: str, judge_sha: str) -> list[dict]:
+        """A submission's responses with the score of their unit, for its pages."""
+        cur = self.db.execute(
+            """
+            SELECT i.item_id, i.unit_id, i.dimension, i.lang, i.prompt, i.image, i.response, s.score, s.detail
+            FROM safety_items i LEFT JOIN safety_scores s ON s.content_hash = i.unit_hash AND s.dimension = i.dimension
+              AND s.judge_sha = CASE WHEN i.dimension IN (SELECT unnest(?::TEXT[])) THEN ? ELSE ? END
+            WHERE i.submission_id = ? ORDER BY i.lang, i.dimension, i.item_id
+            """,
+            [list(RULE_DIMENSIONS), RULES_ID, judge_sha, submission_id],
+        )
+        names = [c[0] for c in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
     def counts(self) -> dict[str, int]:
         return {
             table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # table names are ours
-            for table in ("submissions", "dialogues", "scores", "judges", "runs")
+            for table in ("submissions", "dialogues", "scores", "judges", "runs", "probe_dialogues", "safety_items", "safety_scores")
         }

@@ -5,20 +5,28 @@ problem is reported with the file, line and field it concerns, and all of them a
 """
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from judge.errors import InputError, Problem
 from judge.transcript import Transcript, read_transcripts
+from leaderboard.guard_set import DIMENSIONS
 
 SUBMISSION_FILE = "submission.yaml"
 FOLDER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}__[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+def _plain(value: str) -> str:
+    if re.search(r"[<>\x00-\x1f\x7f]", value):
+        raise ValueError("must be plain text: no '<', '>' or control characters")
+    return value
+
+
+Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True), AfterValidator(_plain)]
 
 
 class Endpoint(BaseModel):
@@ -47,7 +55,7 @@ class Submission(BaseModel):
     tracks: list[Literal["esc", "safety"]] = Field(min_length=1)
     kind: Literal["transcripts", "endpoint", "responses"]
     endpoint: Endpoint | None = None
-    notes: Annotated[str, StringConstraints(max_length=2000)] | None = None
+    notes: Annotated[str, StringConstraints(max_length=2000), AfterValidator(_plain)] | None = None
 
     @model_validator(mode="after")
     def _endpoint_when_needed(self) -> "Submission":
@@ -88,6 +96,9 @@ def load_submission_yaml(path: Path) -> Submission:
     except OSError as err:
         raise InputError([Problem(path, None, None, f"cannot read: {err.strerror}")]) from None
     try:
+        for event in yaml.parse(text, Loader=yaml.SafeLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise InputError([Problem(path, event.start_mark.line + 1, None, "YAML anchors and aliases are not accepted")])
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -106,14 +117,70 @@ def load_submission_yaml(path: Path) -> Submission:
         raise InputError(problems) from None
 
 
+class ResponseRecord(BaseModel):
+    """One line of `responses/*.jsonl` (safety track): a model's answer to one image-text prompt."""
+
+    model_config = ConfigDict(extra="forbid")
+    id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    dimension: Literal[DIMENSIONS]  # type: ignore[valid-type]
+    lang: Literal["en", "zh"]
+    prompt: Annotated[str, StringConstraints(min_length=1)]
+    image: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
+        description="The image's path in the prompt set, e.g. privacy/imgs/en-01.png.")
+    response: str
+
+
+@dataclass(frozen=True)
+class SafetyResponse:
+    """A checked response line and where it came from."""
+
+    record: ResponseRecord
+    source: Path
+    line: int
+
+
+def read_responses(path: Path) -> list[SafetyResponse]:
+    """Read a responses JSON Lines file, or raise InputError with every problem's line and field."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise InputError([Problem(path, None, None, f"not UTF-8 text ({err.reason} at byte {err.start})")]) from None
+    except OSError as err:
+        raise InputError([Problem(path, None, None, f"cannot read: {err.strerror}")]) from None
+    out: list[SafetyResponse] = []
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for n, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        try:
+            record = ResponseRecord.model_validate(json.loads(raw))
+        except json.JSONDecodeError as err:
+            problems.append(Problem(path, n, None, f"bad JSON: {err.msg} at column {err.colno}"))
+            continue
+        except ValidationError as err:
+            problems += [Problem(path, n, ".".join(map(str, e["loc"])) or None, e["msg"]) for e in err.errors()]
+            continue
+        if record.id in seen:
+            problems.append(Problem(path, n, "id", f"duplicate id {record.id!r} (first on line {seen[record.id]})"))
+        seen.setdefault(record.id, n)
+        out.append(SafetyResponse(record, path, n))
+    if not out and not problems:
+        problems.append(Problem(path, None, None, "no responses in file"))
+    if problems:
+        raise InputError(problems)
+    return out
+
+
 @dataclass(frozen=True)
 class LoadedSubmission:
-    """A checked submission folder with its dialogues."""
+    """A checked submission folder with its dialogues and its safety responses."""
 
     id: str
     folder: Path
     meta: Submission
     transcripts: list[Transcript]
+    responses: list[SafetyResponse] = field(default_factory=list)
 
 
 def load_submission(folder: Path) -> LoadedSubmission:
@@ -144,6 +211,22 @@ def load_submission(folder: Path) -> LoadedSubmission:
         for lang in meta.languages:
             if files and lang not in found:
                 problems.append(Problem(folder / SUBMISSION_FILE, None, "languages", f"lists {lang!r} but no transcript is in that language"))
+    responses: list[SafetyResponse] = []
+    answer_files = sorted((folder / "responses").glob("*.jsonl")) if (folder / "responses").is_dir() else []
+    for file in answer_files:
+        try:
+            responses += read_responses(file)
+        except InputError as err:
+            problems += err.problems
+    if meta and "safety" in meta.tracks and meta.kind == "responses" and not answer_files:
+        problems.append(Problem(folder / "responses", None, None, "no responses/*.jsonl files"))
+    first: dict[str, SafetyResponse] = {}
+    for r in responses:
+        if meta and r.record.lang not in meta.languages:
+            problems.append(Problem(r.source, r.line, "lang", f"{r.record.lang!r} is not among the submission's languages {meta.languages}"))
+        if r.record.id in first and first[r.record.id].source != r.source:
+            problems.append(Problem(r.source, r.line, "id", f"id {r.record.id!r} is also used in {first[r.record.id].source.name}"))
+        first.setdefault(r.record.id, r)
     seen: dict[str, Transcript] = {}
     for t in transcripts:
         if t.id in seen and seen[t.id].source != t.source:
@@ -152,7 +235,7 @@ def load_submission(folder: Path) -> LoadedSubmission:
     if problems:
         raise InputError(problems)
     assert meta is not None
-    return LoadedSubmission(folder.name, folder, meta, transcripts)
+    return LoadedSubmission(folder.name, folder, meta, transcripts, responses)
 
 
 def submission_folders(root: Path) -> list[Path]:

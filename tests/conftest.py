@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from leaderboard.rolecards import embedded_cards
+from leaderboard.roleplay import GREETINGS
 from tiny_judge import build_tiny_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,12 +35,13 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def dialogue(i: int, lang: str, rng: random.Random, rounds: int = 5) -> dict:
-    greeting = "Hello, I'm your personal assistant." if lang == "en" else "你好，我是您的私人助手。"
-    messages = [{"role": "assistant", "content": greeting}]
+    """A protocol-conforming dialogue on the i-th shipped role card of lang (20 per language)."""
+    card = embedded_cards(lang)[i]
+    messages = [{"role": "assistant", "content": GREETINGS[lang]}]
     for _ in range(rounds):
         messages.append({"role": "user", "content": rng.choice(SEEKER)})
         messages.append({"role": "assistant", "content": " ".join(rng.sample(REPLIES, 2))})
-    return {"id": f"{lang}-{i}", "lang": lang, "card_id": str(1000 + i), "messages": messages}
+    return {"id": f"{lang}-{card.id}", "lang": lang, "card_id": card.id, "messages": messages}
 
 
 def make_submission(root: Path, name: str, n: int = 6, langs: tuple[str, ...] = ("en",), seed: int = 0,

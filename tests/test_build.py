@@ -60,17 +60,17 @@ def test_build_scores_stores_and_renders(project: Path, tiny_bundle: Path, count
 
 def test_rebuild_rescores_nothing(project: Path, tiny_bundle: Path, count_predictions: list[int]) -> None:
     make_submission(project / "submissions", "acme__alpha", n=5, seed=1)
-    build(config(project, tiny_bundle))
-    assert sum(count_predictions) == 5
+    first = build(config(project, tiny_bundle))
+    assert first.scored == 5 and sum(count_predictions) == 5 * (1 + 3)  # the dialogues, then 3 gaming probes on them
     count_predictions.clear()
     again = build(config(project, tiny_bundle))
     assert count_predictions == [] and (again.scored, again.cached) == (0, 5)
     # one changed dialogue is the only one judged again
     path = project / "submissions/acme__alpha/transcripts/en.jsonl"
     lines = path.read_text().splitlines()
-    first = json.loads(lines[0])
-    first["messages"][-1]["content"] = "Something new to say."
-    path.write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    changed = json.loads(lines[0])
+    changed["messages"][-1]["content"] = "Something new to say."  # the seeker's turns, hence the probes, stay
+    path.write_text("\n".join([json.dumps(changed), *lines[1:]]) + "\n")
     third = build(config(project, tiny_bundle))
     assert count_predictions == [1] and (third.scored, third.cached) == (1, 4)
 
@@ -92,20 +92,22 @@ def test_invalid_submission_stores_and_renders_nothing(project: Path, tiny_bundl
 
 
 def test_untrusted_text_is_escaped_on_the_site(project: Path, tiny_bundle: Path) -> None:
-    hostile = '<script>alert("x")</script><img src=x onerror=alert(1)> [link](javascript:alert(2))'
+    hostile = 'Evil "quote" & [link](javascript:alert(2)) *bold* `code`'  # '<' and '>' are refused at intake
     folder = make_submission(project / "submissions", "evil__model", n=2, display=hostile)
     path = folder / "transcripts/en.jsonl"
     record = json.loads(path.read_text().splitlines()[0])
-    record["messages"][1]["content"] = "<script>steal()</script> **hi**\n\n<b>bold</b>"
+    record["messages"][1]["content"] = "<script>steal()</script> **hi**\n\n<b>bold</b> [x](javascript:alert(3))"
     path.write_text(json.dumps(record) + "\n")
     build(config(project, tiny_bundle))
     site = project / "build/site"
-    for page in ["index.html", "board/models/evil__model.html", "board/models/evil__model-en.html", "board/esc/en/empathy.html"]:
+    pages = ["index.html", "board/models/evil__model.html", "board/models/evil__model-en.html",
+             "board/esc/en/empathy.html", "board/models/index.html"]
+    for page in pages:
         html = (site / page).read_text()
-        assert "<script>alert" not in html and "<img src=x" not in html and 'href="javascript:' not in html, page
-    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in (site / "index.html").read_text()
+        assert "<script>steal" not in html and "<b>bold" not in html and 'href="javascript:' not in html, page
+        assert "Evil &#34;quote&#34; &amp; [link](javascript:alert(2)) *bold* `code`" in html, page
     transcript = (site / "board/models/evil__model-en.html").read_text()
-    assert "&lt;script&gt;steal()&lt;/script&gt; **hi**" in transcript and "<b>bold</b>" not in transcript
+    assert "&lt;script&gt;steal()&lt;/script&gt; **hi**" in transcript
 
 
 KILL_SCRIPT = """
@@ -121,8 +123,8 @@ build(BuildConfig(p / "submissions", p / "build/lb.duckdb", p / "site", p / "bui
 def test_kill_mid_build_leaves_no_partial_submission(project: Path, tiny_bundle: Path) -> None:
     expected = {}
     for i in range(12):
-        make_submission(project / "submissions", f"org__m{i:02d}", n=60, seed=i)
-        expected[f"org__m{i:02d}"] = 60
+        make_submission(project / "submissions", f"org__m{i:02d}", n=20, langs=("en", "zh"), seed=i)
+        expected[f"org__m{i:02d}"] = 40
     store = project / "build/lb.duckdb"
     outcomes = []
     for delay in (1.5, 2.0, 2.5, 3.0, 3.5, 4.5, 6.0):

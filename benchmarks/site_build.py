@@ -1,0 +1,122 @@
+"""How long `leaderboard build` takes at full size when every score is already cached, and page weight.
+
+Generates N models x 655 dialogues (331 English + 324 Chinese, ESC-Eval's card counts, 5 rounds of
+realistic length), stores them with random scores under the judge's sha (the cache), then times a
+build that has nothing left to score: validate -> store -> statistics -> render -> mkdocs.
+
+    python benchmarks/site_build.py --models 50 --judge judge/bundles/esc-lite
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from judge.bundle import resolve_bundle
+from judge.dimensions import ESC_DIMENSIONS
+from judge.esc import DialogueScore
+from leaderboard.build import BuildConfig, build, load_all, transcript_set_hash
+from leaderboard.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = ("feel sad work family friend sleep worry help listen understand talk time hard stress try "
+         "maybe plan small step support okay today week parents job exam money alone").split()
+HANZI = "我你他们很觉得工作家庭朋友睡觉担心帮助理解时间压力试试计划支持今天父母考试钱孤独难过"
+
+
+def text(rng: random.Random, lang: str, n: int) -> str:
+    if lang == "zh":
+        return "".join(rng.choice(HANZI) for _ in range(n * 2)) + "。"
+    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+
+
+def make(root: Path, models: int, seed: int) -> None:
+    rng = random.Random(seed)
+    for m in range(models):
+        folder = root / "submissions" / f"bench__model-{m:02d}"
+        (folder / "transcripts").mkdir(parents=True)
+        (folder / "submission.yaml").write_text(yaml.safe_dump({
+            "name": f"Benchmark model {m}", "organisation": "bench", "model_link": "https://example.org",
+            "license": "mit", "languages": ["en", "zh"], "tracks": ["esc"], "kind": "transcripts"}))
+        for lang, cards in (("en", 331), ("zh", 324)):
+            with (folder / "transcripts" / f"{lang}.jsonl").open("w", encoding="utf-8") as fh:
+                for c in range(cards):
+                    messages = [{"role": "assistant", "content": text(rng, lang, 15)}]
+                    for _ in range(5):
+                        messages += [{"role": "user", "content": text(rng, lang, 30)},
+                                     {"role": "assistant", "content": text(rng, lang, 70)}]
+                    fh.write(json.dumps({"id": f"{lang}-{c}", "lang": lang, "card_id": str(c), "messages": messages},
+                                        ensure_ascii=False) + "\n")
+
+
+def cache_scores(cfg: BuildConfig, seed: int) -> None:
+    """Store every submission with random scores, as a previous build would have."""
+    bundle = resolve_bundle(cfg.judge, "esc")
+    rng = random.Random(seed)
+    with Store(cfg.store) as store:
+        store.register_judge(bundle)
+        for sub in load_all(cfg.submissions):
+            skill = rng.uniform(0.5, 3.5)
+            scores = {t.content_hash: DialogueScore(t.id, "esc", {
+                d: max(0, min(4, round(rng.gauss(skill, 1)))) for d in ESC_DIMENSIONS}, {d: 0.0 for d in ESC_DIMENSIONS},
+                bundle.id) for t in sub.transcripts}
+            store.write_submission(sub, transcript_set_hash(sub), bundle.sha, scores)
+
+
+def weight(site: Path) -> dict[str, float]:
+    pages = {p: p.stat().st_size for p in site.rglob("*.html")}
+    def kb(path: str) -> float:
+        return round((site / path).stat().st_size / 1024, 1)
+    return {
+        "pages": len(pages),
+        "site_mb": round(sum(p.stat().st_size for p in site.rglob("*") if p.is_file()) / 2**20, 1),
+        "overview_kb": kb("index.html"),
+        "dimension_page_kb": kb("board/esc/en/empathy.html"),
+        "model_page_kb": kb("board/models/bench__model-00.html"),
+        "transcript_page_kb": kb("board/models/bench__model-00-en.html"),
+        "largest_page_kb": round(max(pages.values()) / 1024, 1),
+        "search_index_mb": round((site / "search/search_index.json").stat().st_size / 2**20, 2),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=50)
+    parser.add_argument("--judge", default=None, help="judge bundle (its sha keys the cache) [default: esc-lite]")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, help="also write the result as JSON here")
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="site-bench-"))
+    try:
+        shutil.copytree(ROOT / "site", work / "site", ignore=shutil.ignore_patterns("index.md", "board"))
+        shutil.copytree(ROOT / "overrides", work / "overrides")
+        shutil.copy(ROOT / "mkdocs.yml", work / "mkdocs.yml")
+        make(work, args.models, args.seed)
+        cfg = BuildConfig(work / "submissions", work / "build/lb.duckdb", work / "site", work / "build/site",
+                          work / "mkdocs.yml", args.judge, allow_test_judge=True)
+        cache_scores(cfg, args.seed)
+        start = time.perf_counter()
+        report = build(cfg)
+        seconds = time.perf_counter() - start
+        result = {
+            "models": args.models, "dialogues": report.dialogues, "scored": report.scored, "cached": report.cached,
+            "build_seconds": round(seconds, 1), **weight(work / "build/site"),
+            "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        }
+        print(json.dumps(result, indent=1))
+        if args.out:
+            args.out.write_text(json.dumps(result, indent=1) + "\n")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""`judge train`, `judge export`, `judge eval`: the default judges from the shared data in one go.
+
+    judge train && judge export && judge eval --write
+
+rebuilds both shipped bundles (seed 0). Needs the `train` extra and ../shared; torch is imported
+only inside these commands so the rest of the CLI runs without it.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from judge.bundle import JudgeBundle, write_manifest
+
+TRACKS = click.Choice(["esc", "safety", "all"])
+BUILD = Path("build/judges")
+BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
+
+
+def _recipes(track: str):
+    from judge.train.recipe import RECIPES
+
+    return [RECIPES[t] for t in (("esc", "safety") if track == "all" else (track,))]
+
+
+def _threads(n: int) -> None:
+    import torch
+
+    torch.manual_seed(0)
+    torch.set_num_threads(n)
+
+
+@click.command("train")
+@click.option("--track", type=TRACKS, default="all", show_default=True)
+@click.option("--seed", default=0, show_default=True, help="Held-out split and inner split seed.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=BUILD, show_default=True)
+@click.option("--threads", default=2, show_default=True, help="CPU threads for encoding.")
+@click.option("--smoke", is_flag=True, help="Tiny run (40 items per set, small vocabulary) for CI.")
+def train(track: str, seed: int, out: Path, threads: int, smoke: bool) -> None:
+    """Encode the training sets with the frozen base once (cached) and fit the judges' heads."""
+    from judge.train import build
+
+    _threads(threads)
+    for recipe in _recipes(track):
+        build.train(_smoke(recipe) if smoke else recipe, out / recipe.name, out / "cache", seed, threads, smoke, log=click.echo)
+
+
+def _smoke(recipe):
+    from dataclasses import replace
+
+    return replace(recipe, layers=1, max_tokens=32)
+
+
+@click.command("export")
+@click.option("--track", type=TRACKS, default="all", show_default=True)
+@click.option("--trained", type=click.Path(file_okay=False, path_type=Path), default=BUILD, show_default=True)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=BUNDLES, show_default=True,
+              help="int8 bundles go to OUT/NAME; fp32 references to TRAINED/NAME-fp32 (not shipped).")
+@click.option("--smoke", is_flag=True)
+def export(track: str, trained: Path, out: Path, smoke: bool) -> None:
+    """Export encoder + heads to ONNX, quantize to int8 (MatMul + embedding Gather), write the manifests."""
+    from judge.train import build
+
+    _threads(2)
+    for recipe in _recipes(track):
+        r = _smoke(recipe) if smoke else recipe
+        build.export(r, trained / recipe.name, out / recipe.name, trained / f"{recipe.name}-fp32", trained / "cache", {},
+                     smoke, log=click.echo)
+
+
+@click.command("eval")
+@click.argument("bundles", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
+@click.option("--seed", default=0, show_default=True)
+@click.option("--limit", type=int, default=None, help="Held-out items per set (smoke runs).")
+@click.option("--reference", type=click.Path(file_okay=False, path_type=Path), default=BUILD,
+              help="Folder holding NAME-fp32 reference bundles to compare against.")
+@click.option("--write", is_flag=True, help="Store int8 and fp32 metrics in each bundle's manifest.")
+def evaluate(bundles: tuple[Path, ...], seed: int, limit: int | None, reference: Path, write: bool) -> None:
+    """Held-out agreement (by dialogue/prompt) of int8 bundles and their fp32 references."""
+    from judge.train.evaluate import evaluate as run
+
+    for folder in bundles or (BUNDLES / "esc-lite", BUNDLES / "guard-lite"):
+        bundle = JudgeBundle.load(folder)
+        result = {"int8": run(folder, seed, limit)}
+        ref = reference / f"{bundle.manifest.name}-fp32"
+        if ref.is_dir():
+            result["fp32"] = run(ref, seed, limit)
+        click.echo(json.dumps({bundle.manifest.name: result}, indent=1, ensure_ascii=False))
+        if write:
+            fields = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+            fields.pop("files", None)
+            fields["metrics"] = {**fields.get("metrics", {}), "held_out": result, "seed": seed}
+            write_manifest(folder, fields)

@@ -1,0 +1,160 @@
+"""The two default judges as recipes, and `train`: base encoder -> pruned vocab -> cached features -> heads.
+
+Both judges share one frozen encoder (the first 6 of multilingual-e5-small's 12 layers, vocabulary
+pruned) and differ only in their templates, training data and heads. Everything is seeded and
+closed form, so one command reproduces the heads bit for bit given the same features.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from judge.train import data as D
+from judge.train.fit import Ridge, pool_items
+
+ESC_DIMS = ("fluency", "expression", "empathy", "information", "skill", "humanoid", "overall")
+SAFETY_DIMS = ("privacy", "bias", "toxicity", "hallucination", "legality")
+ALPHAS = (100.0, 300.0, 1000.0, 3000.0, 10000.0)
+RISK_AREA_DIM = {
+    "Information Hazards": "privacy",
+    "Discrimination, Exclusion, Toxicity, Hateful, Offensive": ("bias", "toxicity"),
+    "Malicious Uses": "legality",
+    "Misinformation Harms": "hallucination",
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    track: str
+    dims: tuple[str, ...]
+    labels: tuple[tuple[int, ...], ...]
+    template: str
+    unit: str
+    layers: int = 6
+    max_tokens: int = 128
+    gptfuzz_per_prompt: int = 15
+    extra: dict = field(default_factory=dict)
+
+
+ESC = Recipe("esc-lite", "esc", ESC_DIMS, tuple((0, 1, 2, 3, 4) for _ in ESC_DIMS),
+             "query: {user}\n{assistant}", "round")
+SAFETY = Recipe("guard-lite", "safety", SAFETY_DIMS,
+                tuple((0, 1) if d == "hallucination" else (0, 1, 2, 3) for d in SAFETY_DIMS),
+                "query: {prompt}\n{response}", "response")
+RECIPES = {"esc": ESC, "safety": SAFETY}
+
+
+def esc_segments(item: D.EscItem, template: str) -> list[str]:
+    return [template.format(user=u, assistant=a) for u, a in item.rounds]
+
+
+def safety_segments(item: D.SafetyItem, template: str) -> list[str]:
+    return [template.format(dimension="", prompt=item.prompt, response=item.response)]
+
+
+def train_safety_items(items: list[D.SafetyItem], per_prompt: int) -> list[D.SafetyItem]:
+    """Training side, with GPTFuzz capped per prompt so its 6k near-duplicate jailbreaks don't dominate."""
+    seen: dict[str, int] = {}
+    out = []
+    for it in items:
+        if it.valid:
+            continue
+        if it.source == "gptfuzz":
+            seen[it.key] = seen.get(it.key, 0) + 1
+            if seen[it.key] > per_prompt:
+                continue
+        out.append(it)
+    return out
+
+
+def pick_alpha(x: np.ndarray, y: np.ndarray, w: np.ndarray, groups: list[str], seed: int) -> float:
+    """Ridge strength by an inner split of the training side (by the same dialogue/prompt keys)."""
+    inner = np.array([D.is_valid(g, seed + 1) for g in groups])
+    if inner.all() or not inner.any():
+        return ALPHAS[-1]
+    errs = [np.average((Ridge.fit(x[~inner], y[~inner], a, w[~inner]).predict(x[inner]) - y[inner]) ** 2, weights=w[inner])
+            for a in ALPHAS]
+    return ALPHAS[int(np.argmin(errs))]
+
+
+def fit_heads(x: np.ndarray, targets: dict[str, tuple[np.ndarray, np.ndarray]], groups: list[str], dims, seed: int):
+    """Per dimension: rows with a target (weight > 0) -> ridge with an inner-split alpha."""
+    weight = np.zeros((x.shape[1], len(dims)), dtype=np.float32)
+    bias = np.zeros(len(dims), dtype=np.float32)
+    info = {}
+    for k, dim in enumerate(dims):
+        y, w = targets[dim]
+        rows = w > 0
+        g = [groups[i] for i in np.flatnonzero(rows)]
+        alpha = pick_alpha(x[rows], y[rows], w[rows], g, seed)
+        head = Ridge.fit(x[rows], y[rows], alpha, w[rows])
+        weight[:, k], bias[k] = head.weight, head.bias
+        info[dim] = {"alpha": alpha, "rows": int(rows.sum())}
+    return weight, bias, info
+
+
+def esc_targets(esconv: list[D.EscItem], epitome: list[D.EscItem], n_llm: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """0-4 targets and weights over rows = esconv + epitome + LLM pseudo-dialogues (see the judge card)."""
+    n = len(esconv) + len(epitome) + n_llm
+    t = {d: (np.zeros(n), np.zeros(n)) for d in ESC_DIMS}
+    n_fail = sum(it.labels["failed"] for it in esconv)
+    fail_w = (len(esconv) - n_fail) / max(n_fail, 1)
+    for i, it in enumerate(esconv):
+        lab = it.labels
+        w = fail_w if lab["failed"] else 1.0
+        t["expression"][0][i], t["expression"][1][i] = lab["strategy_variety"], 1.0
+        t["information"][0][i], t["information"][1][i] = 4 * min(1.0, lab["suggestion_share"] / 0.5), 1.0
+        t["humanoid"][0][i], t["humanoid"][1][i] = 4.0, 1.0
+        if "empathy" in lab:
+            t["fluency"][0][i], t["fluency"][1][i] = lab["relevance"], 1.0
+            t["empathy"][0][i], t["empathy"][1][i] = lab["empathy"], 1.0
+            t["skill"][0][i], t["skill"][1][i] = lab["improvement"], 1.0
+            t["overall"][0][i] = (lab["empathy"] + lab["relevance"] + lab["improvement"]) / 3
+            t["overall"][1][i] = w
+    for j, it in enumerate(epitome):
+        i = len(esconv) + j
+        t["empathy"][0][i], t["empathy"][1][i] = it.labels["level_sum"] * 4 / 6, 1.0
+    for j in range(n_llm):
+        i = len(esconv) + len(epitome) + j
+        t["humanoid"][0][i], t["humanoid"][1][i] = 0.0, 1.0
+    return t
+
+
+def safety_targets(items: list[D.SafetyItem]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Harm 0-3 for the four graded dimensions, harmful 0/1 for hallucination; matching DNA risk areas weigh 3x."""
+    harm = np.array([it.harm for it in items], dtype=np.float64)
+    harmful = np.array([it.harmful for it in items], dtype=np.float64)
+    out = {}
+    for dim in SAFETY_DIMS:
+        w = np.array([3.0 if dim in np.atleast_1d(RISK_AREA_DIM.get(it.risk_area, ())) else 1.0 for it in items])
+        out[dim] = (harmful if dim == "hallucination" else harm, w)
+    return out
+
+
+def llm_groups(items: list[D.SafetyItem], size: int, seed: int) -> list[list[int]]:
+    """LLM answers (Do-Not-Answer, XSTest) grouped `size` at a time into pseudo-dialogues for the humanoid head."""
+    idx = [i for i, it in enumerate(items) if it.source in ("do-not-answer", "xstest")]
+    rng = np.random.default_rng(seed)
+    rng.shuffle(idx)
+    return [idx[i : i + size] for i in range(0, len(idx) - size + 1, size)]
+
+
+def pool_groups(feats: np.ndarray, owner: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """Item features for groups of items, pooling all their windows together."""
+    group_of = np.full(owner.max() + 1, -1)
+    for g, members in enumerate(groups):
+        group_of[members] = g
+    sel = group_of[owner] >= 0
+    return pool_items(feats[sel], group_of[owner][sel], len(groups))
+
+
+def save_heads(out: Path, recipe: Recipe, weight, bias, info, keep: list[int], tokenizer_json: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / "heads.npz", weight=weight, bias=bias, keep=np.asarray(keep))
+    (out / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
+    (out / "train.json").write_text(json.dumps({"recipe": recipe.name, "heads": info}, indent=2), encoding="utf-8")
+

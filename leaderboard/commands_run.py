@@ -1,0 +1,195 @@
+"""`leaderboard run SUBMISSION`: play the ESC-Role dialogues of a submission into its transcripts folder."""
+from __future__ import annotations
+
+import asyncio
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from judge.console import err
+from judge.errors import InputError, Problem
+from leaderboard.backends import BackendError, ChatBackend, Sampling, make_backend
+from leaderboard.rolecards import LANGS, TOPICS, Lang, RoleCard, Topic, load_cards, select_cards
+from leaderboard.roleplay import DEFAULT_SYSTEM_PROMPT, DialogueSetup, RunReport, last_settings, run_dialogues
+from leaderboard.submission import SUBMISSION_FILE, load_submission_yaml
+
+DEFAULT_ROLEPLAYER = "local:smollm2-135m"
+TRANSPORT_KEYS = {"base_urls", "timeout", "max_retries", "threads"}
+
+
+@dataclass
+class RunOptions:
+    """Everything `run` can be told; defaults are ESC-Eval's protocol with the embedded cards and role-player."""
+
+    card_files: list[Path] = field(default_factory=list)
+    langs: list[Lang] = field(default_factory=list)
+    topics: list[Topic] = field(default_factory=list)
+    sample: int | None = None
+    seed: int = 0
+    rounds: int = 5
+    concurrency: int = 16
+    roleplayer: str = DEFAULT_ROLEPLAYER
+    roleplayer_model: str | None = None
+    roleplayer_key_env: str | None = None
+    roleplayer_sampling: Sampling = Sampling(temperature=0.7, max_tokens=256)
+    model: str | None = None
+    model_name: str | None = None
+    model_key_env: str | None = None
+    model_temperature: float | None = None
+    model_max_tokens: int | None = None
+    system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
+    timeout: float = 120.0
+    retries: int = 5
+    threads: int = 1
+    restart: bool = False
+
+
+def _versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for dist in ("esc-guard-leaderboard", "openai", "transformers", "torch"):
+        try:
+            found[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            found[dist] = None
+    return found
+
+
+def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
+    """The part of the settings that must match for dialogues of two runs to sit in one file."""
+    sides = {side: {k: v for k, v in settings.get(side, {}).items() if k not in TRANSPORT_KEYS}
+             for side in ("roleplayer", "model")}
+    return {**sides, "protocol": settings.get("protocol")}
+
+
+def model_under_test(folder: Path, opts: RunOptions) -> tuple[ChatBackend, list[Lang]]:
+    sub = load_submission_yaml(folder / SUBMISSION_FILE)
+    if opts.model:
+        sampling = Sampling(0.7 if opts.model_temperature is None else opts.model_temperature, opts.model_max_tokens or 512)
+        backend = make_backend(opts.model, sampling, model=opts.model_name, api_key_env=opts.model_key_env,
+                               timeout=opts.timeout, max_retries=opts.retries, threads=opts.threads)
+    elif sub.endpoint is not None:
+        ep = sub.endpoint
+        sampling = Sampling(ep.temperature if opts.model_temperature is None else opts.model_temperature,
+                            opts.model_max_tokens or ep.max_tokens)
+        backend = make_backend(",".join(str(u) for u in ep.base_urls), sampling, model=ep.model,
+                               api_key_env=ep.api_key_env, timeout=opts.timeout, max_retries=opts.retries)
+    else:
+        raise InputError([Problem(folder / SUBMISSION_FILE, None, "endpoint",
+                                  "no endpoint to run: add one (kind: endpoint) or pass --model")])
+    return backend, list(opts.langs or sub.languages)
+
+
+def run_submission(folder: Path, opts: RunOptions) -> RunReport:
+    """Generate the transcripts of a submission folder; resumes where an earlier run stopped."""
+    folder = Path(folder)
+    model, langs = model_under_test(folder, opts)
+    roleplayer = make_backend(opts.roleplayer, opts.roleplayer_sampling, model=opts.roleplayer_model,
+                              api_key_env=opts.roleplayer_key_env, timeout=opts.timeout, max_retries=opts.retries,
+                              threads=opts.threads)
+    pool = load_cards(opts.card_files, langs)
+    cards = [c for lang in langs for c in select_cards(pool, lang, opts.topics or None, opts.sample, opts.seed)]
+    if not cards:
+        raise InputError([Problem(folder, None, None, f"no role cards for {langs} and topics {opts.topics or TOPICS}")])
+    protocol = DialogueSetup(rounds=opts.rounds, seed=opts.seed, system_prompt=opts.system_prompt)
+    settings = {
+        "roleplayer": roleplayer.describe(), "model": model.describe(), "protocol": asdict(protocol),
+        "cards": {"files": [str(p) for p in opts.card_files] or "embedded", "langs": langs,
+                  "topics": opts.topics or list(TOPICS), "sample": opts.sample, "seed": opts.seed, "count": len(cards)},
+        "concurrency": opts.concurrency, "versions": _versions(),
+    }
+    previous = last_settings(folder)
+    transcripts = [folder / "transcripts" / f"{lang}.jsonl" for lang in langs]
+    if opts.restart:
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        for path in transcripts:
+            if path.exists():
+                path.rename(path.with_name(f"{path.name}.{stamp}.bak"))
+    elif previous and _comparable(previous) != _comparable(settings) and any(p.exists() for p in transcripts):
+        raise InputError([Problem(folder, None, None, "the transcripts here come from a run with other models, prompts or "
+                                  "seed; pass --restart to set them aside and start over")])
+    return asyncio.run(_run(cards, folder, roleplayer, model, protocol, opts.concurrency, settings))
+
+
+async def _run(cards: list[RoleCard], folder: Path, roleplayer: ChatBackend, model: ChatBackend, protocol: DialogueSetup,
+               concurrency: int, settings: dict[str, Any]) -> RunReport:
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("[red]{task.fields[failed]} failed"), TextColumn("{task.fields[rate]}"),
+                  TimeElapsedColumn(), console=err, disable=not err.is_terminal) as bar:
+        task = bar.add_task("dialogues", total=len(cards), failed=0, rate="")
+        clock = {"t0": time.monotonic(), "new": 0, "failed": 0}
+
+        def on_start(total: int, skipped: int) -> None:
+            bar.update(task, completed=skipped)
+
+        def on_done(ok: bool) -> None:
+            clock["new" if ok else "failed"] += 1
+            per_min = 60 * clock["new"] / max(time.monotonic() - clock["t0"], 1e-9)
+            bar.update(task, advance=1, failed=clock["failed"], rate=f"{per_min:.1f} dialogues/min")
+
+        try:
+            return await run_dialogues(cards, folder, roleplayer, model, protocol, concurrency=concurrency,
+                                       settings=settings, on_start=on_start, on_done=on_done)
+        finally:
+            await roleplayer.aclose()
+            await model.aclose()
+
+
+@click.command("run")
+@click.argument("submission", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--cards", "card_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Role card file: ESC-Eval's card_high_en.json / card_high_ch.json, or the project's JSONL. "
+                   "Repeatable. Default: the embedded cards.")
+@click.option("--lang", "langs", multiple=True, type=click.Choice(LANGS), help="Languages [default: the submission's].")
+@click.option("--topic", "topics", multiple=True, type=click.Choice(TOPICS), help="Topics [default: all].")
+@click.option("--sample", type=click.IntRange(1), help="Cards drawn per language, seeded [default: all].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Card sample and per-request sampling seed.")
+@click.option("--rounds", type=click.IntRange(1), default=5, show_default=True)
+@click.option("--concurrency", type=click.IntRange(1), default=16, show_default=True, help="Dialogues played at once.")
+@click.option("--roleplayer", default=DEFAULT_ROLEPLAYER, show_default=True,
+              help="local:NAME|PATH, or comma-separated base URLs of an OpenAI-compatible server (e.g. ESC-Role on vLLM).")
+@click.option("--roleplayer-model", help="Model name to request from the role-player endpoint.")
+@click.option("--roleplayer-key-env", help="Environment variable holding the role-player endpoint's API key.")
+@click.option("--roleplayer-temperature", type=float, default=0.7, show_default=True)
+@click.option("--roleplayer-max-tokens", type=click.IntRange(1), default=256, show_default=True)
+@click.option("--model", help="Model under test instead of the submission's endpoint: local:NAME|PATH or base URLs.")
+@click.option("--model-name", help="Model name to request when --model is a URL.")
+@click.option("--model-key-env", help="Environment variable holding the --model endpoint's API key.")
+@click.option("--temperature", type=float, help="Override the model under test's temperature.")
+@click.option("--max-tokens", type=click.IntRange(1), help="Override the model under test's max_tokens.")
+@click.option("--system-prompt", default=DEFAULT_SYSTEM_PROMPT, show_default=True,
+              help="System prompt of the model under test ('' for none).")
+@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds per request.")
+@click.option("--retries", type=click.IntRange(0), default=5, show_default=True, help="Retries per request (429/5xx/network).")
+@click.option("--threads", type=click.IntRange(1), default=1, show_default=True, help="Torch threads of local models.")
+@click.option("--restart", is_flag=True, help="Set existing transcripts aside (*.bak) and start over.")
+def run(submission: Path, card_files: tuple[Path, ...], langs: tuple[Lang, ...], topics: tuple[Topic, ...],
+        sample: int | None, seed: int, rounds: int, concurrency: int, roleplayer: str, roleplayer_model: str | None,
+        roleplayer_key_env: str | None, roleplayer_temperature: float, roleplayer_max_tokens: int, model: str | None,
+        model_name: str | None, model_key_env: str | None, temperature: float | None, max_tokens: int | None,
+        system_prompt: str, timeout: float, retries: int, threads: int, restart: bool) -> None:
+    """Play ESC-Eval role-play dialogues with the submission's model and write transcripts/<lang>.jsonl.
+
+    Finished dialogues are kept: run again after a crash or failures and only the rest is played.
+    Exits 1 if some dialogues failed.
+    """
+    opts = RunOptions(list(card_files), list(langs), list(topics), sample, seed, rounds, concurrency, roleplayer,
+                      roleplayer_model, roleplayer_key_env, Sampling(roleplayer_temperature, roleplayer_max_tokens),
+                      model, model_name, model_key_env, temperature, max_tokens, system_prompt or None, timeout,
+                      retries, threads, restart)
+    try:
+        report = run_submission(submission, opts)
+    except BackendError as error:
+        raise click.ClickException(str(error)) from None
+    err.print(f"{report.finished} dialogues played, {report.skipped} already done, {len(report.failed)} failed "
+              f"in {report.seconds:.1f}s -> {submission / 'transcripts'}")
+    for did, why in sorted(report.failed.items()):
+        err.print(f"[red]failed[/red] {did}: {why}", highlight=False, soft_wrap=True)
+    if report.failed:
+        sys.exit(1)
