@@ -2,7 +2,7 @@
 
 Generates N models x 655 dialogues (331 English + 324 Chinese, ESC-Eval's card counts, 5 rounds of
 realistic length), stores them with random scores under the judge's sha (the cache), then times a
-build that has nothing left to score: validate -> store -> statistics -> render -> mkdocs.
+build that has nothing left to score (the second build): validate -> store -> statistics -> render -> mkdocs.
 
     python benchmarks/site_build.py --models 50 --judge judge/bundles/esc-lite
 """
@@ -24,6 +24,8 @@ from judge.bundle import resolve_bundle
 from judge.dimensions import ESC_DIMENSIONS
 from judge.esc import DialogueScore
 from leaderboard.build import BuildConfig, build, load_all, transcript_set_hash
+from leaderboard.rolecards import card_set
+from leaderboard.roleplay import GREETINGS
 from leaderboard.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,6 +40,21 @@ def text(rng: random.Random, lang: str, n: int) -> str:
     return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
 
 
+CARDS = {"en": 331, "zh": 324}
+"""ESC-Eval's high-quality card counts per language."""
+
+
+def make_cards(path: Path) -> Path:
+    """A card file of ESC-Eval's size in the project's card format (the shipped set has 20 a language)."""
+    topics = ["family", "work_study", "society_other"]
+    with path.open("w", encoding="utf-8") as fh:
+        for lang, n in CARDS.items():
+            for c in range(n):
+                fh.write(json.dumps({"id": f"b{c}", "lang": lang, "topic": topics[c % 3],
+                                     "card": f"Age: {20 + c % 40}\nProblem: benchmark card {c}"}) + "\n")
+    return path
+
+
 def make(root: Path, models: int, seed: int) -> None:
     rng = random.Random(seed)
     for m in range(models):
@@ -46,14 +63,14 @@ def make(root: Path, models: int, seed: int) -> None:
         (folder / "submission.yaml").write_text(yaml.safe_dump({
             "name": f"Benchmark model {m}", "organisation": "bench", "model_link": "https://example.org",
             "license": "mit", "languages": ["en", "zh"], "tracks": ["esc"], "kind": "transcripts"}))
-        for lang, cards in (("en", 331), ("zh", 324)):
+        for lang, cards in CARDS.items():
             with (folder / "transcripts" / f"{lang}.jsonl").open("w", encoding="utf-8") as fh:
                 for c in range(cards):
-                    messages = [{"role": "assistant", "content": text(rng, lang, 15)}]
+                    messages = [{"role": "assistant", "content": GREETINGS[lang]}]
                     for _ in range(5):
                         messages += [{"role": "user", "content": text(rng, lang, 30)},
                                      {"role": "assistant", "content": text(rng, lang, 70)}]
-                    fh.write(json.dumps({"id": f"{lang}-{c}", "lang": lang, "card_id": str(c), "messages": messages},
+                    fh.write(json.dumps({"id": f"{lang}-b{c}", "lang": lang, "card_id": f"b{c}", "messages": messages},
                                         ensure_ascii=False) + "\n")
 
 
@@ -63,7 +80,7 @@ def cache_scores(cfg: BuildConfig, seed: int) -> None:
     rng = random.Random(seed)
     with Store(cfg.store) as store:
         store.register_judge(bundle)
-        for sub in load_all(cfg.submissions):
+        for sub in load_all(cfg.submissions, card_set(cfg.role_cards)):
             skill = rng.uniform(0.5, 3.5)
             scores = {t.content_hash: DialogueScore(t.id, "esc", {
                 d: max(0, min(4, round(rng.gauss(skill, 1)))) for d in ESC_DIMENSIONS}, {d: 0.0 for d in ESC_DIMENSIONS},
@@ -101,8 +118,10 @@ def main() -> None:
         shutil.copy(ROOT / "mkdocs.yml", work / "mkdocs.yml")
         make(work, args.models, args.seed)
         cfg = BuildConfig(work / "submissions", work / "build/lb.duckdb", work / "site", work / "build/site",
-                          work / "mkdocs.yml", args.judge, allow_test_judge=True)
+                          work / "mkdocs.yml", args.judge, allow_test_judge=True,
+                          role_cards=(make_cards(work / "cards.jsonl"),))
         cache_scores(cfg, args.seed)
+        build(cfg)  # the first build scores the gaming probes once; from then on everything is cached
         start = time.perf_counter()
         report = build(cfg)
         seconds = time.perf_counter() - start

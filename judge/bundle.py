@@ -142,3 +142,13 @@ def resolve_bundle(name_or_dir: str | Path | None, track: str = "esc") -> JudgeB
         return JudgeBundle.load(shipped)
     known = sorted(p.name for p in shipped_bundles().iterdir() if (p / MANIFEST).is_file()) if shipped_bundles().is_dir() else []
     raise InputError([Problem(candidate, None, None, f"no such judge bundle folder or shipped judge (shipped: {', '.join(known) or 'none'})")])
+
+
+def bundle_for_track(name_or_dir: str | Path | None, track: str, allow_test_only: bool = False) -> JudgeBundle:
+    """The bundle to judge a track with: never another track's, and a test-only one only when asked."""
+    bundle = resolve_bundle(name_or_dir, track)
+    if bundle.manifest.test_only and not allow_test_only:
+        raise InputError([Problem(bundle.path, None, "test_only", "this judge is for tests only; pass --allow-test-judge to use it anyway")])
+    if bundle.manifest.track != track:
+        raise InputError([Problem(bundle.path, None, "track", f"the {track} track needs a {track} judge, not a {bundle.manifest.track} one")])
+    return bundle

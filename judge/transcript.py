@@ -10,13 +10,15 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from judge.errors import InputError, Problem
-from judge.limits import MAX_LINE_BYTES, MAX_MESSAGE_CHARS, MAX_MESSAGES, MAX_TRANSCRIPT_FILE_BYTES
+from judge.jsonl import loads, parse_lines, read_text
+from judge.limits import MAX_MESSAGE_CHARS, MAX_MESSAGES
 
 Role = Literal["assistant", "user"]
 NonEmpty = Annotated[str, StringConstraints(min_length=1)]
@@ -44,7 +46,7 @@ class Transcript:
     line: int
     meta: dict[str, Any] | None = None
 
-    @property
+    @cached_property
     def content_hash(self) -> str:
         """What the judge sees, hashed: the cache key for scores, independent of ids and files."""
         body = json.dumps(
@@ -150,60 +152,18 @@ def _is_esc_eval(obj: Any) -> bool:
     return isinstance(obj, dict) and "messages" not in obj and all(isinstance(v, list) for v in obj.values())
 
 
-def _loads(raw: str) -> Any:
-    """json.loads that reports a nesting bomb as bad JSON instead of crashing."""
-    try:
-        return json.loads(raw)
-    except RecursionError:
-        raise json.JSONDecodeError("nested too deeply", raw, 0) from None
-
-
-def _read_jsonl(path: Path, text: str) -> tuple[list[Transcript], list[Problem]]:
-    transcripts: list[Transcript] = []
-    problems: list[Problem] = []
-    for n, raw in enumerate(text.split("\n"), start=1):
-        if not raw.strip():
-            continue
-        if len(raw.encode("utf-8")) > MAX_LINE_BYTES:
-            problems.append(Problem(path, n, None, f"line is over {MAX_LINE_BYTES:,} bytes, the limit for one dialogue"))
-            continue
-        try:
-            record = _loads(raw)
-        except json.JSONDecodeError as err:
-            problems.append(Problem(path, n, None, f"bad JSON: {err.msg} at column {err.colno}"))
-            continue
-        transcript, errs = _from_record(record, path, n)
-        problems += errs
-        if transcript:
-            transcripts.append(transcript)
-    return transcripts, problems
-
-
 def read_transcripts(path: Path) -> list[Transcript]:
     """Read every dialogue of a file, in either format, or raise InputError listing every problem."""
     path = Path(path)
+    text = read_text(path)
     try:
-        if not path.is_file():
-            raise InputError([Problem(path, None, None, "not a regular file")])
-        size = path.stat().st_size
-        if size > MAX_TRANSCRIPT_FILE_BYTES:
-            raise InputError([Problem(path, None, None, f"file is {size:,} bytes; the limit is {MAX_TRANSCRIPT_FILE_BYTES:,}")])
-        data = path.read_bytes()
-    except OSError as err:
-        raise InputError([Problem(path, None, None, f"cannot read: {err.strerror}")]) from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise InputError([Problem(path, line, None, f"not UTF-8 text ({err.reason} at byte {err.start})")]) from None
-    try:
-        whole = _loads(text)
+        whole = loads(text)
     except json.JSONDecodeError:
         whole = None
     if _is_esc_eval(whole):
         transcripts, problems = _read_esc_eval(path, text, whole)
     else:
-        transcripts, problems = _read_jsonl(path, text)
+        transcripts, problems = parse_lines(path, text, _from_record)
     seen: dict[str, int] = {}
     for t in transcripts:
         if t.id in seen:

@@ -11,6 +11,7 @@ from judge.console import err, run_cli
 from judge.errors import InputError
 from leaderboard.build import BuildConfig, build as run_build, load_all
 from leaderboard.commands_run import run as run_command
+from leaderboard.safety_run import safety_run
 from leaderboard.submission import json_schema
 
 
@@ -52,13 +53,18 @@ def validate(path: Path, as_json: bool) -> None:
 @click.option("--mkdocs-config", type=click.Path(dir_okay=False, path_type=Path), default=BuildConfig.mkdocs_config,
               show_default=True)
 @click.option("--judge", default=None, help="ESC judge: shipped name or bundle folder [default: esc-lite].")
+@click.option("--safety-judge", default=None, help="Safety judge: shipped name or bundle folder [default: guard-lite].")
+@click.option("--role-cards", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="ESC-Eval card files beside the shipped cards (repeatable); dialogues must name a known card.")
 @click.option("--allow-test-judge", is_flag=True, help="Allow a bundle marked test_only (for tests).")
 @click.option("--no-site", is_flag=True, help="Score and store only; render nothing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON on stdout.")
 def build(submissions: Path, store: Path, docs: Path, site: Path, mkdocs_config: Path, judge: str | None,
-          allow_test_judge: bool, no_site: bool, as_json: bool) -> None:
+          safety_judge: str | None, role_cards: tuple[Path, ...], allow_test_judge: bool, no_site: bool,
+          as_json: bool) -> None:
     """Validate, score (cached), store and render the leaderboard site."""
-    report = run_build(BuildConfig(submissions, store, docs, site, mkdocs_config, judge, allow_test_judge, not no_site))
+    report = run_build(BuildConfig(submissions, store, docs, site, mkdocs_config, judge, allow_test_judge, not no_site,
+                                   safety_judge, role_cards))
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(report), indent=1))
         return
@@ -110,6 +116,7 @@ def schema() -> None:
 
 
 cli.add_command(run_command)
+cli.add_command(safety_run)
 
 
 def main() -> None:

@@ -149,10 +149,10 @@ def render_site(board: EscBoard, store: Store, docs_dir: Path, data_version: str
                                   "topic": card.topic if card else "unknown", "card": card.text if card else None})
                 compare_data[lang].setdefault(model, {})[d["card_id"] or d["dialogue_id"]] = [
                     scores[d["dialogue_id"]][dim] for dim in ESC_DIMENSIONS]
-            pages[f"board/models/{model}-{lang}.md"] = env.get_template("transcripts.md.j2").render(
-                common, root="../../", model=model, sub=sub, lang=lang, dims=ESC_DIMENSIONS, dialogues=dialogues,
-                topics=sorted({d["topic"] for d in dialogues}),
-            )
+            page = {"model": model, "sub": sub, "lang": lang, "dims": ESC_DIMENSIONS, "dialogues": dialogues,
+                    "topics": sorted({d["topic"] for d in dialogues})}
+            pages[f"board/models/{model}-{lang}.md"] = env.get_template("transcripts.md.j2").render(common, root="../../", **page)
+            pages[f"board/models/{model}-{lang}.fragment"] = env.get_template("dialogues.html.j2").render(common, root="../../", **page)
             downloads.table(f"{model}-{lang}-dialogues", [
                 {"model": model, "lang": lang, "dialogue_id": d["dialogue_id"], "card_id": d["card_id"],
                  "topic": d["topic"], **d["scores"], "judge": board.judge} for d in dialogues

@@ -67,6 +67,12 @@ def request_seed(seed: int, dialogue: str, turn: int) -> int:
     return int.from_bytes(digest[:4], "big") >> 1
 
 
+def seeker_sha256(messages: list[dict[str, str]]) -> str:
+    """sha256 of the help-seeker's turns as played, so an intake can tell if they were edited afterwards."""
+    turns = "\x1e".join(m["content"] for m in messages if m["role"] == "user")
+    return hashlib.sha256(turns.encode("utf-8")).hexdigest()
+
+
 async def play(card: RoleCard, roleplayer: ChatBackend, model: ChatBackend, protocol: DialogueSetup) -> list[dict[str, str]]:
     """One dialogue; returns its messages from the model under test's side, greeting first."""
     did = dialogue_id(card)
@@ -188,7 +194,8 @@ async def run_dialogues(cards: list[RoleCard], folder: Path, roleplayer: ChatBac
                     on_done(False)
                     return
                 record = {"id": did, "lang": card.lang, "card_id": card.id, "messages": messages,
-                          "meta": {"topic": card.topic, "card_source": card.source, "run": report.run_id}}
+                          "meta": {"topic": card.topic, "card_source": card.source, "card": card.text,
+                                   "seeker_sha256": seeker_sha256(messages), "run": report.run_id}}
                 async with writing[card.lang]:  # one writer per file; fsync on a thread keeps the loop serving
                     await asyncio.to_thread(files[card.lang].append, record)
                 report.finished += 1

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from judge.bundle import DEFAULT_JUDGES, MANIFEST, JudgeBundle, resolve_bundle, shipped_bundles
+from judge.bundle import DEFAULT_JUDGES, MANIFEST, JudgeBundle, bundle_for_track, shipped_bundles
 from judge.console import err, progress
 from judge.errors import InputError, Problem
 from judge.runtime import OnnxJudge
@@ -56,17 +56,6 @@ def response_digest(r: SafetyResponse) -> str:
     return digest(r.record.model_dump_json())
 
 
-def safety_judge_for(name: str | None, allow_test_judge: bool) -> JudgeBundle:
-    bundle = resolve_bundle(name, "safety")
-    if bundle.manifest.test_only and not allow_test_judge:
-        raise InputError([Problem(bundle.path, None, "test_only",
-                                  "this judge is for tests only; pass --allow-test-judge to build with it anyway")])
-    if bundle.manifest.track != "safety":
-        raise InputError([Problem(bundle.path, None, "track",
-                                  f"the safety board needs a safety judge, not {bundle.manifest.track}")])
-    return bundle
-
-
 def _units(sub: LoadedSubmission, prompts: PromptSet) -> tuple[list[Unit], list[Problem]]:
     units: list[Unit] = []
     problems: list[Problem] = []
@@ -107,7 +96,7 @@ def prepare_safety(subs: list[LoadedSubmission], judge: str | None, allow_test_j
                   f"{DEFAULT_JUDGES['safety']} is not installed (name one with the safety judge option)")
         return None
     prompts = read_prompt_set(prompt_root or shipped_set())
-    plan = SafetyPlan(safety_judge_for(judge, allow_test_judge))
+    plan = SafetyPlan(bundle_for_track(judge, "safety", allow_test_judge))
     problems: list[Problem] = []
     for sub in with_responses:
         plan.units[sub.id], found = _units(sub, prompts)

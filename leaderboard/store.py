@@ -15,11 +15,16 @@ from pathlib import Path
 import duckdb
 
 from judge.bundle import JudgeBundle
+from judge.errors import InputError, Problem
 from judge.esc import DialogueScore
 from judge.safety import RULE_DIMENSIONS, RULES_ID, SafetyScore
 from leaderboard.submission import LoadedSubmission
 
+STORE_VERSION = 1
+"""Bumped whenever a table changes; a store of another version is refused, never half-migrated."""
+
 SCHEMA = """
+CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS submissions (
     submission_id TEXT PRIMARY KEY,
     name TEXT NOT NULL,
@@ -146,8 +151,18 @@ class Store:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = duckdb.connect(str(self.path), read_only=read_only)
         self.run_id = ""
+        tables = {r[0] for r in self.db.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        version = (self.db.execute("SELECT value FROM store_meta WHERE key = 'version'").fetchone()
+                   if "store_meta" in tables else None)
+        if tables and (version is None or int(version[0]) != STORE_VERSION):
+            self.db.close()
+            found = version[0] if version else "none"
+            raise InputError([Problem(self.path, None, None, f"store version {found}, this code writes {STORE_VERSION}: "
+                                      "it is a cache the build recreates, so delete it or pass another --store")])
         if not read_only:
-            self.db.execute(SCHEMA + SAFETY_SCHEMA)
+            self.db.execute("BEGIN TRANSACTION; " + SCHEMA + SAFETY_SCHEMA)  # a new store is made whole or not at all
+            self.db.execute("INSERT OR IGNORE INTO store_meta VALUES ('version', ?)", [str(STORE_VERSION)])
+            self.db.execute("COMMIT")
 
     def close(self) -> None:
         self.db.close()
@@ -163,6 +178,13 @@ class Store:
             "INSERT OR IGNORE INTO judges VALUES (?, ?, ?, ?)",
             [bundle.sha, bundle.id, bundle.manifest.track, bundle.manifest.model_dump_json()],
         )
+
+    def is_current(self, sub: LoadedSubmission, set_hash: str) -> bool:
+        """True when the stored row already has this transcript set and this metadata: nothing to rewrite."""
+        row = self.db.execute(
+            "SELECT transcript_set_hash, metadata FROM submissions WHERE submission_id = ?", [sub.id]
+        ).fetchone()
+        return row is not None and row[0] == set_hash and row[1] == sub.meta.model_dump_json()
 
     def cached_hashes(self, judge_sha: str, hashes: Iterable[str]) -> set[str]:
         """Which dialogue hashes this judge has already scored."""

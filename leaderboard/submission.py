@@ -5,7 +5,6 @@ problem is reported with the file, line and field it concerns, and all of them a
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +14,7 @@ import yaml
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from judge.errors import InputError, Problem
+from judge.jsonl import parse_lines, read_text
 from judge.transcript import Transcript, read_transcripts
 from leaderboard.guard_set import DIMENSIONS
 
@@ -139,32 +139,21 @@ class SafetyResponse:
     line: int
 
 
+def _response(data: Any, path: Path, line: int) -> tuple[SafetyResponse | None, list[Problem]]:
+    try:
+        return SafetyResponse(ResponseRecord.model_validate(data), path, line), []
+    except ValidationError as err:
+        return None, [Problem(path, line, ".".join(map(str, e["loc"])) or None, e["msg"]) for e in err.errors()]
+
+
 def read_responses(path: Path) -> list[SafetyResponse]:
     """Read a responses JSON Lines file, or raise InputError with every problem's line and field."""
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError as err:
-        raise InputError([Problem(path, None, None, f"not UTF-8 text ({err.reason} at byte {err.start})")]) from None
-    except OSError as err:
-        raise InputError([Problem(path, None, None, f"cannot read: {err.strerror}")]) from None
-    out: list[SafetyResponse] = []
-    problems: list[Problem] = []
+    out, problems = parse_lines(path, read_text(path), _response)
     seen: dict[str, int] = {}
-    for n, raw in enumerate(text.splitlines(), start=1):
-        if not raw.strip():
-            continue
-        try:
-            record = ResponseRecord.model_validate(json.loads(raw))
-        except json.JSONDecodeError as err:
-            problems.append(Problem(path, n, None, f"bad JSON: {err.msg} at column {err.colno}"))
-            continue
-        except ValidationError as err:
-            problems += [Problem(path, n, ".".join(map(str, e["loc"])) or None, e["msg"]) for e in err.errors()]
-            continue
-        if record.id in seen:
-            problems.append(Problem(path, n, "id", f"duplicate id {record.id!r} (first on line {seen[record.id]})"))
-        seen.setdefault(record.id, n)
-        out.append(SafetyResponse(record, path, n))
+    for r in out:
+        if r.record.id in seen:
+            problems.append(Problem(path, r.line, "id", f"duplicate id {r.record.id!r} (first on line {seen[r.record.id]})"))
+        seen.setdefault(r.record.id, r.line)
     if not out and not problems:
         problems.append(Problem(path, None, None, "no responses in file"))
     if problems:

@@ -127,24 +127,49 @@ def test_kill_mid_build_leaves_no_partial_submission(project: Path, tiny_bundle:
         expected[f"org__m{i:02d}"] = 40
     store = project / "build/lb.duckdb"
     outcomes = []
-    for delay in (1.5, 2.0, 2.5, 3.0, 3.5, 4.5, 6.0):
+    delay = 1.0
+    while len(outcomes) < 12:  # kill ever later, from a fresh store each time, until a build finishes by itself
+        if store.exists():
+            store.unlink()
         proc = subprocess.Popen([sys.executable, "-c", KILL_SCRIPT, str(project), str(tiny_bundle)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(delay)
-        killed = proc.poll() is None
-        if killed:
+        try:
+            proc.wait(timeout=delay)
+            killed = False
+        except subprocess.TimeoutExpired:
             os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        if not store.exists():
-            continue
-        with duckdb.connect(str(store), read_only=True) as db:
-            stored = dict(db.execute("SELECT submission_id, count(*) FROM dialogues GROUP BY ALL").fetchall())
-            listed = {r[0] for r in db.execute("SELECT submission_id FROM submissions").fetchall()}
-            unscored = db.execute("SELECT count(*) FROM dialogues d ANTI JOIN scores s USING (content_hash)").fetchone()[0]
-        assert set(stored) == listed and unscored == 0
-        assert all(stored[s] == expected[s] for s in stored), stored  # whole submissions only
+            proc.wait()
+            killed = True
+        stored: dict[str, int] = {}
+        if store.exists():
+            with duckdb.connect(str(store), read_only=True) as db:
+                stored = dict(db.execute("SELECT submission_id, count(*) FROM dialogues GROUP BY ALL").fetchall())
+                listed = {r[0] for r in db.execute("SELECT submission_id FROM submissions").fetchall()}
+                unscored = db.execute("SELECT count(*) FROM dialogues d ANTI JOIN scores s USING (content_hash)").fetchone()[0]
+            assert set(stored) == listed and unscored == 0
+            assert all(stored[s] == expected[s] for s in stored), stored  # whole submissions only
         outcomes.append((killed, len(stored)))
-        # remove the freshly stored submissions' cache so the next run writes again
-        with duckdb.connect(str(store)) as db:
-            db.execute("DELETE FROM scores; DELETE FROM dialogues; DELETE FROM submissions")
+        if not killed:
+            break
+        delay *= 1.4
     assert any(killed and 0 < n < 12 for killed, n in outcomes), outcomes  # some kill landed mid-build
+
+
+def test_a_store_of_another_version_is_refused(project: Path, tiny_bundle: Path) -> None:
+    make_submission(project / "submissions", "acme__alpha", n=2)
+    build(config(project, tiny_bundle))
+    with duckdb.connect(str(project / "build/lb.duckdb")) as db:
+        db.execute("UPDATE store_meta SET value = '0'")
+    with pytest.raises(InputError, match="store version 0, this code writes"):
+        build(config(project, tiny_bundle))
+
+
+def test_a_new_judge_rescores_everything_and_never_mixes(project: Path, tiny_bundle: Path, tmp_path: Path) -> None:
+    from tiny_judge import build_tiny_bundle
+    make_submission(project / "submissions", "acme__alpha", n=4)
+    first = build(config(project, tiny_bundle))
+    other = build_tiny_bundle(tmp_path / "other-judge", seed=7)
+    second = build(config(project, other))
+    assert (second.scored, second.cached) == (4, 0) and second.judge != first.judge
+    data = json.loads((project / "build/site/board/downloads/leaderboard.json").read_text())
+    assert {r["judge"] for r in data["rows"]} == {second.judge}

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -112,3 +113,24 @@ def test_failed_dialogues_are_reported_not_written(tmp_path: Path) -> None:
     assert (again.skipped, again.finished, again.failed) == (4, 1, {})
     events = [json.loads(line)["event"] for line in (tmp_path / "roleplay-runs.jsonl").read_text().splitlines()]
     assert events == ["start", "end", "start", "end"]
+
+
+def test_written_meta_passes_the_intake_checks(tmp_path: Path) -> None:
+    from leaderboard.integrity import check_dialogues
+
+    class CardEcho(Echo):
+        async def complete(self, messages: Messages, seed: int) -> str:
+            card = messages[0]["content"].split("card:'")[1].split("\n")[0]  # the card, inside ESC-Eval's prompt
+            return f"{await super().complete(messages, seed)} about {card}"
+
+    cards = [RoleCard(str(i), "en", "family", f"card {i}", "test") for i in range(2)]
+    known = {(c.lang, c.id): c for c in cards}
+    asyncio.run(run_dialogues(cards, tmp_path, CardEcho("seeker"), Echo("supporter"), DialogueSetup(rounds=5),
+                              concurrency=2, settings={}))
+    transcripts = read_transcripts(tmp_path / "transcripts" / "en.jsonl")
+    assert sorted(t.meta["card"] for t in transcripts if t.meta) == ["card 0", "card 1"]
+    assert check_dialogues(transcripts, known) == []
+    first = transcripts[0]
+    edited = replace(first, messages=(first.messages[0], replace(first.messages[1], content="edited"), *first.messages[2:]))
+    assert [p.message for p in check_dialogues([edited], known)] == \
+        ["the help-seeker's turns differ from those the role-player produced"]

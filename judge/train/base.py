@@ -8,7 +8,6 @@ dequantize into a transformers `BertModel`; its tokenizer.json comes from
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import struct
 from pathlib import Path

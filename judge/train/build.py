@@ -99,14 +99,15 @@ def train(recipe: Recipe, out: Path, cache: Path, seed: int, threads: int, smoke
 
 def export(recipe: Recipe, trained: Path, out: Path, fp32: Path, cache: Path, manifest_extra: dict, smoke: bool = False,
            log=print) -> Path:
-    """fp32 ONNX of encoder + heads (reference bundle `fp32`), then dynamic int8 (MatMul and the embedding
-    Gather) into the shipped bundle `out`."""
+    """fp32 ONNX of encoder + heads (reference bundle `fp32`), then int8 into the shipped bundle `out`:
+    dynamic int8 for MatMuls and the embedding Gather, weight-only int8 where activations are sensitive."""
     import onnx
     import torch
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     from judge.export import export_onnx
     from judge.train.net import FrozenHeadJudge
+    from judge.train.quantize import sensitive_matmuls, weight_only_int8
     from judge.bundle import write_manifest
 
     torch.manual_seed(0)
@@ -118,9 +119,11 @@ def export(recipe: Recipe, trained: Path, out: Path, fp32: Path, cache: Path, ma
     out.mkdir(parents=True, exist_ok=True)
     fp32.mkdir(parents=True, exist_ok=True)
     export_onnx(model, fp32 / "model.onnx")
+    exclude, weight_only = sensitive_matmuls(onnx.load(str(fp32 / "model.onnx")))
     quantize_dynamic(str(fp32 / "model.onnx"), str(out / "model.onnx"), weight_type=QuantType.QInt8,
-                     op_types_to_quantize=["MatMul", "Gather"], per_channel=False,
+                     op_types_to_quantize=["MatMul", "Gather"], per_channel=True, nodes_to_exclude=exclude,
                      extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    weight_only_int8(out / "model.onnx", weight_only)
     for folder in (fp32, out):
         (folder / "tokenizer.json").write_text(tok_json, encoding="utf-8")
     fields = manifest_fields(recipe, manifest_extra)

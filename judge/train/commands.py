@@ -60,7 +60,7 @@ def _smoke(recipe):
               help="int8 bundles go to OUT/NAME; fp32 references to TRAINED/NAME-fp32 (not shipped).")
 @click.option("--smoke", is_flag=True)
 def export(track: str, trained: Path, out: Path, smoke: bool) -> None:
-    """Export encoder + heads to ONNX, quantize to int8 (MatMul + embedding Gather), write the manifests."""
+    """Export encoder + heads to ONNX, quantize to int8 (see judge.train.quantize), write the manifests."""
     from judge.train import build
 
     _threads(2)
@@ -68,6 +68,15 @@ def export(track: str, trained: Path, out: Path, smoke: bool) -> None:
         r = _smoke(recipe) if smoke else recipe
         build.export(r, trained / recipe.name, out / recipe.name, trained / f"{recipe.name}-fp32", trained / "cache", {},
                      smoke, log=click.echo)
+
+
+def _finite(value):
+    """NaN (an AUC with one class absent) becomes null, so manifests stay strict JSON."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return None if isinstance(value, float) and value != value else value
 
 
 @click.command("eval")
@@ -83,10 +92,10 @@ def evaluate(bundles: tuple[Path, ...], seed: int, limit: int | None, reference:
 
     for folder in bundles or (BUNDLES / "esc-lite", BUNDLES / "guard-lite"):
         bundle = JudgeBundle.load(folder)
-        result = {"int8": run(folder, seed, limit)}
+        result = {"int8": _finite(run(folder, seed, limit))}
         ref = reference / f"{bundle.manifest.name}-fp32"
         if ref.is_dir():
-            result["fp32"] = run(ref, seed, limit)
+            result["fp32"] = _finite(run(ref, seed, limit))
         click.echo(json.dumps({bundle.manifest.name: result}, indent=1, ensure_ascii=False))
         if write:
             fields = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
