@@ -191,7 +191,8 @@ class LocalBackend:
                 temperature=self.sampling.temperature if sample else None, top_p=0.95 if sample else None,
                 stop_strings=stops, tokenizer=tok, pad_token_id=tok.pad_token_id or tok.eos_token_id,
             )
-        text = tok.decode(out[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+        # a reply cut at max_tokens can end inside a multi-byte character: drop that half character
+        text = tok.decode(out[0][inputs["input_ids"].shape[1]:], skip_special_tokens=True).rstrip("\ufffd")
         for stop in stops or []:
             text = text.split(stop)[0]
         text = text.strip()

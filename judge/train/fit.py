@@ -1,8 +1,9 @@
 """Heads on frozen-encoder features: one ridge regression per dimension, turned into label logits.
 
-Each dimension's head predicts a score on the label scale; the exported graph turns the predicted
-value v into logits -(v - j)^2 / (2 tau^2) over the labels j, so argmax is the label nearest to v
-and the softmax expectation stays close to v. Ridge is closed form, so training is deterministic.
+Each dimension's head predicts a score on the label scale; the exported graph (judge.train.net) turns
+the predicted value v into logits -(v - j)^2 / (2 tau^2) over the labels j, so argmax is the label
+nearest to v and the softmax expectation stays close to v. Ridge is closed form, so training is
+deterministic.
 """
 from __future__ import annotations
 
@@ -47,8 +48,3 @@ class Ridge:
     def predict(self, x: np.ndarray) -> np.ndarray:
         return x @ self.weight + self.bias
 
-
-def gaussian_logits(values: np.ndarray, n_labels: int, tau: float = TAU) -> np.ndarray:
-    """[N, K] predicted values -> [N, K, L] logits over labels 0..L-1 (same math as the graph)."""
-    j = np.arange(n_labels, dtype=np.float32)
-    return -((values[..., None] - j) ** 2) / (2 * tau * tau)

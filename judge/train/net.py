@@ -3,7 +3,7 @@
 Same interface as judge.model.SegmentJudge ([D, S, T] ids -> [D, K, L] logits) but with the heads
 fitted in closed form (judge.train.fit) instead of by back-propagation: token-mean per window at a
 few encoder layers, then mean and max over the item's windows, then one value per dimension,
-turned into logits over the labels by judge.train.fit.gaussian_logits.
+turned into logits -(v - j)^2 / (2 tau^2) over the labels j.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ closed form, so one command reproduces the heads bit for bit given the same feat
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +37,6 @@ class Recipe:
     layers: int = 6
     max_tokens: int = 128
     gptfuzz_per_prompt: int = 15
-    extra: dict = field(default_factory=dict)
 
 
 ESC = Recipe("esc-lite", "esc", ESC_DIMS, tuple((0, 1, 2, 3, 4) for _ in ESC_DIMS),
