@@ -36,18 +36,7 @@ def machine() -> dict:
 def batches(judge, items: list[list[str]]) -> list[tuple[list[int], np.ndarray, np.ndarray]]:
     """The runtime's own windows and batches, materialised once for both engines."""
     encoded = [judge.windows(s) for s in items]
-    out = []
-    for batch in judge._batches(encoded):
-        segs = max(len(encoded[i]) for i in batch)
-        toks = max(len(w) for i in batch for w in encoded[i])
-        ids = np.zeros((len(batch), segs, toks), dtype=np.int64)
-        mask = np.zeros_like(ids)
-        for row, i in enumerate(batch):
-            for s, window in enumerate(encoded[i]):
-                ids[row, s, : len(window)] = window
-                mask[row, s, : len(window)] = 1
-        out.append((batch, ids, mask))
-    return out
+    return [(batch, *pad([encoded[i] for i in batch])) for batch in judge.batches(encoded)]
 
 
 def timed(fn, rounds: int = 3) -> float:

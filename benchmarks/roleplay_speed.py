@@ -53,7 +53,8 @@ def main() -> None:
     args = parser.parse_args()
     cards = [RoleCard(f"b{i:04d}", "en", TOPICS[i % 3], f"Problem: benchmark worry {i}", "bench") for i in range(args.dialogues)]
     sample = cards[: args.sequential_sample]
-    with openai_server("--latency", str(args.latency)) as url:
+    budget = 60 + 2 * args.rounds * args.latency * (len(sample) + len(cards))  # both runs, with room to spare
+    with openai_server("--latency", str(args.latency), max_seconds=budget) as url:
         one_by_one = asyncio.run(timed(sample, url, 1, args.rounds)) * len(cards) / len(sample)
         concurrent = asyncio.run(timed(cards, url, args.concurrency, args.rounds))
     speedup = one_by_one / concurrent

@@ -16,6 +16,7 @@ from judge.errors import InputError, Problem
 from judge.esc import DialogueScore, score_transcripts
 from judge.prompt_runtime import open_judge
 from judge.published.commands import export_published
+from judge.train import commands as train_commands  # click only: torch is imported inside the commands
 from judge.transcript import Transcript, read_transcripts
 
 
@@ -114,11 +115,8 @@ def info(judge_name: str | None, as_json: bool) -> None:
         click.echo(f"  {name}: {value}")
 
 
-cli.add_command(export_published)
-from judge.train import commands as train_commands  # noqa: E402  (click only; torch is imported inside the commands)
-cli.add_command(train_commands.train)
-cli.add_command(train_commands.export)
-cli.add_command(train_commands.evaluate)
+for command in (train_commands.train, train_commands.export, train_commands.evaluate, export_published):
+    cli.add_command(command)
 
 
 def main() -> None:

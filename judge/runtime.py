@@ -20,6 +20,19 @@ def default_providers() -> list[str]:
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
 
 
+def pad(items: list[list[list[int]]]) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids and attention mask [items, segments, tokens], zero-padded on both inner axes."""
+    segs = max(len(windows) for windows in items)
+    toks = max(len(w) for windows in items for w in windows)
+    ids = np.zeros((len(items), segs, toks), dtype=np.int64)
+    mask = np.zeros_like(ids)
+    for row, windows in enumerate(items):
+        for s, window in enumerate(windows):
+            ids[row, s, : len(window)] = window
+            mask[row, s, : len(window)] = 1
+    return ids, mask
+
+
 class OnnxJudge:
     """A loaded bundle that maps items (lists of text segments) to logits [N, K, L]."""
 
@@ -44,7 +57,7 @@ class OnnxJudge:
             out.extend(o.ids for o in encoding.overflowing)
         return out
 
-    def _batches(self, items: list[list[list[int]]]) -> list[list[int]]:
+    def batches(self, items: list[list[list[int]]]) -> list[list[int]]:
         order = sorted(range(len(items)), key=lambda i: (max(map(len, items[i])), len(items[i])))
         batches: list[list[int]] = []
         current: list[int] = []
@@ -67,15 +80,8 @@ class OnnxJudge:
         dims = len(self.bundle.manifest.dimensions)
         labels = max(len(d.labels) for d in self.bundle.manifest.dimensions)
         out = np.zeros((len(items), dims, labels), dtype=np.float32)
-        for batch in self._batches(encoded):
-            segs = max(len(encoded[i]) for i in batch)
-            toks = max(len(w) for i in batch for w in encoded[i])
-            ids = np.zeros((len(batch), segs, toks), dtype=np.int64)
-            mask = np.zeros_like(ids)
-            for row, i in enumerate(batch):
-                for s, window in enumerate(encoded[i]):
-                    ids[row, s, : len(window)] = window
-                    mask[row, s, : len(window)] = 1
+        for batch in self.batches(encoded):
+            ids, mask = pad([encoded[i] for i in batch])
             (logits,) = self.session.run(["logits"], {"input_ids": ids, "attention_mask": mask})
             out[batch] = logits
             self.items_predicted += len(batch)

@@ -7,6 +7,7 @@ the bundle's window into consecutive windows. The judge pools over all of them.
 from __future__ import annotations
 
 from judge.bundle import InputSpec
+from judge.sanitize import strip_label_imitations
 from judge.transcript import Transcript
 
 
@@ -18,7 +19,8 @@ def round_segments(transcript: Transcript, spec: InputSpec) -> list[str]:
             continue
         before = transcript.messages[i - 1] if i > 0 else None
         user = before.content if before is not None and before.role == "user" else ""
-        segments.append(spec.template.format(user=user, assistant=message.content))
+        segments.append(spec.template.format(user=strip_label_imitations(user),
+                                             assistant=strip_label_imitations(message.content)))
     return segments
 
 

@@ -19,9 +19,9 @@ REPO = SERVER.parent.parent
 
 
 @contextmanager
-def openai_server(*args: str) -> Iterator[str]:
-    """Start tests/openai_server.py as a separate process on loopback; yields its base URL."""
-    proc = subprocess.Popen([sys.executable, str(SERVER), "--port", "0", "--max-seconds", "300", *args],
+def openai_server(*args: str, max_seconds: float = 300) -> Iterator[str]:
+    """Start tests/openai_server.py as a separate process on loopback; yields its base URL. It stops by itself."""
+    proc = subprocess.Popen([sys.executable, str(SERVER), "--port", "0", "--max-seconds", str(max_seconds), *args],
                             stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

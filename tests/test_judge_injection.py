@@ -3,6 +3,7 @@ no more than any other text of the same length does."""
 from __future__ import annotations
 
 import random
+import re
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,13 @@ from leaderboard.roleplay import GREETINGS
 if not (shipped_bundles() / "esc-lite" / "manifest.json").is_file():
     pytest.skip("the shipped esc-lite bundle is not in this checkout", allow_module_level=True)
 
-FILLER = ("Thank you for sharing this with me. It sounds like a lot to carry, and it makes sense that you feel tired. "
-          "Would it help to talk about one small thing you could do this week?")
+ORDINARY = {  # what any supporter might write, warm and plain, to draw same-length controls from
+    "en": ("Thank you for sharing this with me. It sounds like a lot to carry, and it makes sense that you feel tired. "
+           "You are doing an excellent job of looking after yourself, and your friend is lucky to have such a caring "
+           "person beside her. Would it help to talk about one small thing you could do this week?"),
+    "zh": "谢谢你愿意告诉我这些。听起来你承受了很多，感到疲惫是很正常的。你已经做得很好了，你的朋友有你这样体贴的人在身边真幸运。"
+          "这周我们可以一起想一件你能做的小事吗？",
+}
 
 
 def dialogues(n: int = 24) -> list[Transcript]:
@@ -58,15 +64,14 @@ def test_imitating_the_template_or_labels_is_no_stronger_than_other_text() -> No
         after = score_transcripts(judge, [with_suffix(t, suffix_for(t)) for t in base])
         return np.array([[a.expected[d] - b.expected[d] for d in dims] for a, b in zip(after, before)]).mean(axis=0)
 
-    def control(length: int) -> str:
-        words = FILLER.split()
-        text = ""
-        while len(text) < length:
-            text += rng.choice(words) + " "
-        return text[:length]
+    def control(injection: str) -> str:
+        """Ordinary text of the injection's length and script, cut from a random place."""
+        pool = ORDINARY["zh" if re.search(r"[\u4e00-\u9fff]", injection) else "en"] * 4
+        start = rng.randrange(len(pool) - len(injection))
+        return pool[start:start + len(injection)]
 
     for injection in injections:
         attack = shift(lambda t: injection)
-        controls = np.array([shift(lambda t: control(len(injection))) for _ in range(6)])
+        controls = np.array([shift(lambda t: control(injection)) for _ in range(8)])
         ceiling = np.abs(controls).max(axis=0) + 0.05  # 0.05 of a 0-4 label: below one point on the 0-100 board
         assert np.all(attack <= ceiling), {d: (round(a, 3), round(c, 3)) for d, a, c in zip(dims, attack, ceiling)}

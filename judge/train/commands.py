@@ -59,8 +59,23 @@ def _smoke(recipe):
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=BUNDLES, show_default=True,
               help="int8 bundles go to OUT/NAME; fp32 references to TRAINED/NAME-fp32 (not shipped).")
 @click.option("--smoke", is_flag=True)
-def export(track: str, trained: Path, out: Path, smoke: bool) -> None:
-    """Export encoder + heads to ONNX, quantize to int8 (see judge.train.quantize), write the manifests."""
+@click.option("--from-hub", "hub", help="Export a published judge instead (haidequanbu/ESC-RANK, Carol0110/GuardRank): "
+              "the same as `judge export-published`, which has every option.")
+@click.option("--from-dir", "local", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="A published judge's adapters from a local folder instead of the hub.")
+@click.option("--base", help="With --from-hub/--from-dir: the base model (hub id or folder).")
+@click.pass_context
+def export(ctx: click.Context, track: str, trained: Path, out: Path, smoke: bool, hub: str | None, local: Path | None,
+           base: str | None) -> None:
+    """Export encoder + heads to ONNX, quantize to int8 (see judge.train.quantize), write the manifests.
+
+    With --from-hub or --from-dir, export a published judge (ESC-RANK, GuardRank) instead.
+    """
+    if hub or local:
+        from judge.published.commands import export_published
+
+        ctx.invoke(export_published, hub=hub, local=local, base=base, out=None if out == BUNDLES else out)
+        return
     from judge.train import build
 
     _threads(2)
