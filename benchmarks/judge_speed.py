@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from judge.runtime import pad
+
 ROOT = Path(__file__).resolve().parents[1]
 DIALOGUES = ROOT.parent / "shared" / "data" / "esc-eval" / "example_transcripts"
 
