@@ -29,7 +29,9 @@ def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
 def run_cli(group: click.Group) -> None:
     """Run a click group; bad input exits 2 with every problem listed, other failures exit 1."""
     try:
-        group.main(standalone_mode=False)
+        code = group.main(standalone_mode=False)  # returns, not raises, the code of click.exceptions.Exit
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except InputError as error:
         for problem in error.problems:
             err.print(f"[red]error[/red] {problem}", markup=True, highlight=False, soft_wrap=True)

@@ -35,11 +35,11 @@ def validate(path: Path, as_json: bool) -> None:
         raise
     if as_json:
         click.echo(json.dumps({"ok": True, "submissions": [
-            {"id": s.id, "dialogues": len(s.transcripts)} for s in subs
+            {"id": s.id, "dialogues": len(s.transcripts), "responses": len(s.responses)} for s in subs
         ]}, indent=1))
     else:
         for s in subs:
-            click.echo(f"ok  {s.id}: {len(s.transcripts)} dialogues")
+            click.echo(f"ok  {s.id}: {len(s.transcripts)} dialogues, {len(s.responses)} safety responses")
 
 
 @cli.command()

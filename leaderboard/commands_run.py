@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import platform
 import sys
 import time
@@ -17,7 +18,7 @@ from judge.console import err
 from judge.errors import InputError, Problem
 from leaderboard.backends import BackendError, ChatBackend, Sampling, make_backend
 from leaderboard.rolecards import LANGS, TOPICS, Lang, RoleCard, Topic, load_cards, select_cards
-from leaderboard.roleplay import DEFAULT_SYSTEM_PROMPT, DialogueSetup, RunReport, last_settings, run_dialogues
+from leaderboard.roleplay import DEFAULT_SYSTEM_PROMPT, ROLE_PROMPTS, DialogueSetup, RunReport, last_settings, run_dialogues
 from leaderboard.submission import SUBMISSION_FILE, load_submission_yaml
 
 DEFAULT_ROLEPLAYER = "local:smollm2-135m"
@@ -49,6 +50,7 @@ class RunOptions:
     retries: int = 5
     threads: int = 1
     restart: bool = False
+    role_prompts: dict[str, str] = field(default_factory=lambda: dict(ROLE_PROMPTS))
 
 
 def _versions() -> dict[str, str | None]:
@@ -97,7 +99,8 @@ def run_submission(folder: Path, opts: RunOptions) -> RunReport:
     cards = [c for lang in langs for c in select_cards(pool, lang, opts.topics or None, opts.sample, opts.seed)]
     if not cards:
         raise InputError([Problem(folder, None, None, f"no role cards for {langs} and topics {opts.topics or TOPICS}")])
-    protocol = DialogueSetup(rounds=opts.rounds, seed=opts.seed, system_prompt=opts.system_prompt)
+    protocol = DialogueSetup(rounds=opts.rounds, seed=opts.seed, system_prompt=opts.system_prompt,
+                             role_prompts=dict(opts.role_prompts))
     settings = {
         "roleplayer": roleplayer.describe(), "model": model.describe(), "protocol": asdict(protocol),
         "cards": {"files": [str(p) for p in opts.card_files] or "embedded", "langs": langs,
@@ -169,11 +172,14 @@ async def _run(cards: list[RoleCard], folder: Path, roleplayer: ChatBackend, mod
 @click.option("--retries", type=click.IntRange(0), default=5, show_default=True, help="Retries per request (429/5xx/network).")
 @click.option("--threads", type=click.IntRange(1), default=1, show_default=True, help="Torch threads of local models.")
 @click.option("--restart", is_flag=True, help="Set existing transcripts aside (*.bak) and start over.")
+@click.option("--role-prompt", "role_prompt_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help='The role-player\'s instructions as JSON {"en": ..., "zh": ...} with {card}, e.g. ESC-Eval\'s original text.')
 def run(submission: Path, card_files: tuple[Path, ...], langs: tuple[Lang, ...], topics: tuple[Topic, ...],
         sample: int | None, seed: int, rounds: int, concurrency: int, roleplayer: str, roleplayer_model: str | None,
         roleplayer_key_env: str | None, roleplayer_temperature: float, roleplayer_max_tokens: int, model: str | None,
         model_name: str | None, model_key_env: str | None, temperature: float | None, max_tokens: int | None,
-        system_prompt: str, timeout: float, retries: int, threads: int, restart: bool) -> None:
+        system_prompt: str, timeout: float, retries: int, threads: int, restart: bool,
+        role_prompt_file: Path | None) -> None:
     """Play ESC-Eval role-play dialogues with the submission's model and write transcripts/<lang>.jsonl.
 
     Finished dialogues are kept: run again after a crash or failures and only the rest is played.
@@ -183,6 +189,11 @@ def run(submission: Path, card_files: tuple[Path, ...], langs: tuple[Lang, ...],
                       roleplayer_model, roleplayer_key_env, Sampling(roleplayer_temperature, roleplayer_max_tokens),
                       model, model_name, model_key_env, temperature, max_tokens, system_prompt or None, timeout,
                       retries, threads, restart)
+    if role_prompt_file:
+        prompts = json.loads(role_prompt_file.read_text(encoding="utf-8"))
+        if not isinstance(prompts, dict) or not all(isinstance(v, str) and "{card}" in v for v in prompts.values()):
+            raise click.BadParameter("expected a JSON object of language -> text containing {card}", param_hint="--role-prompt")
+        opts.role_prompts.update(prompts)
     try:
         report = run_submission(submission, opts)
     except BackendError as error:

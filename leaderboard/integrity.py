@@ -6,21 +6,14 @@ and the help-seeker's turns exactly as played. Transcripts that fail are rejecte
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 
 from judge.errors import Problem
 from judge.transcript import Transcript
-from leaderboard.roleplay import GREETINGS
+from leaderboard.roleplay import GREETINGS, seeker_sha256
 from leaderboard.rolecards import RoleCard
 
 ROUNDS = 5
-
-
-def seeker_digest(transcript: Transcript) -> str:
-    """sha256 of the help-seeker's turns: the runner writes it, the intake compares it."""
-    turns = "\x1e".join(m.content for m in transcript.messages if m.role == "user")
-    return hashlib.sha256(turns.encode("utf-8")).hexdigest()
 
 
 def check_dialogues(transcripts: list[Transcript], cards: Mapping[tuple[str, str], RoleCard],
@@ -43,7 +36,7 @@ def check_dialogues(transcripts: list[Transcript], cards: Mapping[tuple[str, str
         played = sum(m.role == "user" for m in t.messages)
         if played < rounds:
             problem("messages", f"{played} rounds; the protocol has {rounds}")
-        if "seeker_sha256" in meta and meta["seeker_sha256"] != seeker_digest(t):
+        if "seeker_sha256" in meta and meta["seeker_sha256"] != seeker_sha256(t.to_json()["messages"]):
             problem("messages", "the help-seeker's turns differ from those the role-player produced")
         key = (t.lang, t.card_id or "")
         if card is not None and key in by_card:

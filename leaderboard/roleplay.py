@@ -2,7 +2,7 @@
 
 The protocol is ESC-Eval's (arXiv 2406.14952, `evaluate.py` of its repository): the model under test
 greets, the role-player answers in character, and they alternate for 5 rounds. The role-player's
-prompt and the greetings are ESC-Eval's own words; the model under test does not see its greeting,
+prompt asks what ESC-Eval's asks, in this project's words, and the greetings are the protocol's; the model under test does not see its greeting,
 as in the original, and gets ESC-Eval's system prompt unless told otherwise.
 
 Finished dialogues are appended to `transcripts/<lang>.jsonl`, one line each, written whole, flushed
@@ -35,13 +35,17 @@ GREETINGS: dict[Lang, str] = {
     "zh": "你好，我是您的私人助手，您有任何烦恼都可以向我诉说！",
 }
 ROLE_PROMPTS: dict[Lang, str] = {
-    "en": ("I hope you can role-play as a person with worries and communicate with an AI assistant. Here is your "
-           "character card:'{card}\n' Please simulate a natural human conversation as much as possible. Avoid "
-           "behaving like a machine and refrain from mentioning that you are an AI assistant. Gradually reveal your "
-           "worries throughout our multiple conversations."),
-    "zh": ("我希望你扮演成一名有烦恼的人与一个AI助手交流，以下是你的角色卡：“{card}\n 请尽可能模拟真实人类口语对话，"
-           "不要表现得像一个机器，不要提及你是一名AI助手，在多次对话的交流中一次一次展现你的烦恼。"),
+    "en": ("Play a real person who is going through a hard time and is chatting with an AI assistant about it. "
+           "This is who you are:\n{card}\nTalk the way people talk in a chat: short, natural, personal. Never act "
+           "like a machine and never say that you are an AI. Do not tell everything at once: let your worries "
+           "come out little by little over the conversation."),
+    "zh": ("请扮演一个正在经历困难、并向AI助手倾诉的真实的人。你的身份如下：\n{card}\n"
+           "像平时聊天一样说话：简短、自然、带有个人色彩。不要表现得像机器，也不要说自己是AI。"
+           "不要一次把所有事情说完，在对话中一点一点地说出你的烦恼。"),
 }
+"""The role-player's instructions, in this project's words, asking for what ESC-Eval's prompt asks: stay in
+character as the card's person, talk like a human, never reveal an AI, reveal the worry gradually.
+`leaderboard run --role-prompt FILE` takes ESC-Eval's original text (JSON: {"en": ..., "zh": ...}, with {card})."""
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant!"
 RUNS_FILE = "roleplay-runs.jsonl"
 

@@ -142,6 +142,11 @@ def test_kill_mid_build_leaves_no_partial_submission(project: Path, tiny_bundle:
         stored: dict[str, int] = {}
         if store.exists():
             with duckdb.connect(str(store), read_only=True) as db:
+                tables = {r[0] for r in db.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+                if not tables:  # killed before the new store's schema committed: an empty, readable file
+                    outcomes.append((killed, 0))
+                    delay *= 1.4
+                    continue
                 stored = dict(db.execute("SELECT submission_id, count(*) FROM dialogues GROUP BY ALL").fetchall())
                 listed = {r[0] for r in db.execute("SELECT submission_id FROM submissions").fetchall()}
                 unscored = db.execute("SELECT count(*) FROM dialogues d ANTI JOIN scores s USING (content_hash)").fetchone()[0]

@@ -112,9 +112,9 @@ def wrong_card_text(folder: Path) -> None:
 
 def altered_seeker(folder: Path) -> None:
     from judge.transcript import read_transcripts
-    from leaderboard.integrity import seeker_digest
+    from leaderboard.roleplay import seeker_sha256
 
-    digest = seeker_digest(read_transcripts(folder / "transcripts/en.jsonl")[0])
+    digest = seeker_sha256(read_transcripts(folder / "transcripts/en.jsonl")[0].to_json()["messages"])
 
     def change(record: dict) -> None:
         record["meta"] = {"seeker_sha256": digest}

@@ -120,7 +120,7 @@ def test_written_meta_passes_the_intake_checks(tmp_path: Path) -> None:
 
     class CardEcho(Echo):
         async def complete(self, messages: Messages, seed: int) -> str:
-            card = messages[0]["content"].split("card:'")[1].split("\n")[0]  # the card, inside ESC-Eval's prompt
+            card = next(c for c in ("card 0", "card 1") if c in messages[0]["content"])  # the card, in the role prompt
             return f"{await super().complete(messages, seed)} about {card}"
 
     cards = [RoleCard(str(i), "en", "family", f"card {i}", "test") for i in range(2)]
