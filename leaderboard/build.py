@@ -30,7 +30,9 @@ from leaderboard.render import Rendered, render_site
 from leaderboard.safety_build import prepare_safety, response_digest, store_safety
 from leaderboard.safety_metrics import safety_board
 from leaderboard.store import Store
-from leaderboard.submission import LoadedSubmission, load_submission, submission_folders
+from leaderboard.backends import BackendError
+from leaderboard.commands_run import RunOptions, run_submission
+from leaderboard.submission import SUBMISSION_FILE, LoadedSubmission, load_submission, load_submission_yaml, submission_folders
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,9 @@ class BuildConfig:
     safety_judge: str | None = None
     role_cards: tuple[Path, ...] = ()
     """ESC-Eval card files (or the project's format) beside the shipped cards; dialogues must name a known card."""
+    run_endpoints: bool = True
+    """Play the dialogues of endpoint submissions first (resumable). Never for untrusted pull requests."""
+    run_options: RunOptions = field(default_factory=RunOptions)
 
 
 @dataclass
@@ -183,7 +188,32 @@ def mkdocs_build(config: Path, out: Path, rendered: Rendered) -> None:
         shutil.rmtree(old)
 
 
+def play_endpoints(root: Path, options: RunOptions) -> None:
+    """Endpoint submissions get their dialogues played here, as `leaderboard run` would: finished ones are kept.
+
+    Only folders that pass the intake are touched; a folder whose runs fail stops the build with its reasons.
+    """
+    problems: list[Problem] = []
+    for folder in submission_folders(root):
+        try:
+            meta = None if check_folder(folder) else load_submission_yaml(folder / SUBMISSION_FILE)
+        except InputError:
+            continue  # load_all reports it
+        if meta is None or meta.kind != "endpoint" or "esc" not in meta.tracks:
+            continue
+        try:
+            report = run_submission(folder, options)
+        except BackendError as error:
+            problems.append(Problem(folder, None, "endpoint", str(error)))
+            continue
+        problems += [Problem(folder, None, "endpoint", f"dialogue {d} failed: {why}") for d, why in sorted(report.failed.items())]
+    if problems:
+        raise InputError(problems)
+
+
 def build(cfg: BuildConfig) -> BuildReport:
+    if cfg.run_endpoints:
+        play_endpoints(cfg.submissions, cfg.run_options)
     cards = card_set(cfg.role_cards)
     subs = load_all(cfg.submissions, cards)
     bundle = bundle_for_track(cfg.judge, "esc", cfg.allow_test_judge)

@@ -69,7 +69,7 @@ def judge_submissions(folders: list[Path], judge: str | None, allow_test_judge: 
         for folder in folders:
             shutil.copytree(folder, work / "submissions" / folder.name, symlinks=True)
         cfg = BuildConfig(work / "submissions", work / "store.duckdb", judge=judge,
-                          allow_test_judge=allow_test_judge, render=False)
+                          allow_test_judge=allow_test_judge, render=False, run_endpoints=False)
         report = build(cfg)
         with Store(cfg.store, read_only=True) as store:
             board = esc_board(store.esc_scores(store.judge_sha(report.judge)), report.judge)

@@ -58,13 +58,14 @@ def validate(path: Path, as_json: bool) -> None:
               help="ESC-Eval card files beside the shipped cards (repeatable); dialogues must name a known card.")
 @click.option("--allow-test-judge", is_flag=True, help="Allow a bundle marked test_only (for tests).")
 @click.option("--no-site", is_flag=True, help="Score and store only; render nothing.")
+@click.option("--no-run", is_flag=True, help="Do not play the dialogues of endpoint submissions (see `leaderboard run`).")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON on stdout.")
 def build(submissions: Path, store: Path, docs: Path, site: Path, mkdocs_config: Path, judge: str | None,
           safety_judge: str | None, role_cards: tuple[Path, ...], allow_test_judge: bool, no_site: bool,
-          as_json: bool) -> None:
+          no_run: bool, as_json: bool) -> None:
     """Validate, score (cached), store and render the leaderboard site."""
     report = run_build(BuildConfig(submissions, store, docs, site, mkdocs_config, judge, allow_test_judge, not no_site,
-                                   safety_judge, role_cards))
+                                   safety_judge, role_cards, run_endpoints=not no_run))
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(report), indent=1))
         return
