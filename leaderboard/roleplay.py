@@ -18,10 +18,10 @@ import json
 import os
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -48,6 +48,7 @@ character as the card's person, talk like a human, never reveal an AI, reveal th
 `leaderboard run --role-prompt FILE` takes ESC-Eval's original text (JSON: {"en": ..., "zh": ...}, with {card})."""
 DEFAULT_SYSTEM_PROMPT = "You are a helpful assistant!"
 RUNS_FILE = "roleplay-runs.jsonl"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -160,6 +161,43 @@ class RunReport:
 ProgressHook = Callable[[bool], None]
 
 
+async def append_concurrently(items: Sequence[T], key: Callable[[T], str], lang_of: Callable[[T], str],
+                              files: dict[str, TranscriptFile], produce: Callable[[T], Awaitable[dict[str, Any]]],
+                              report: RunReport, *, concurrency: int,
+                              on_start: Callable[[int, int], None] = lambda total, skipped: None,
+                              on_done: ProgressHook = lambda ok: None) -> None:
+    """Produce and append a record for every item whose key its file lacks, `concurrency` at once.
+
+    Shared by the ESC-Role and the safety runs. Each record is appended whole by one writer per file;
+    an item whose requests fail for good goes into report.failed, unwritten, and the next run retries it.
+    """
+    done: set[str] = set()
+    for f in files.values():
+        done |= f.open()
+    pending = [i for i in items if key(i) not in done]
+    report.skipped = len(items) - len(pending)
+    on_start(len(items), report.skipped)
+    gate = asyncio.Semaphore(concurrency)
+    writing = {lang: asyncio.Lock() for lang in files}
+
+    async def one(item: T) -> None:
+        async with gate:
+            try:
+                record = await produce(item)
+            except BackendError as err:
+                report.failed[key(item)] = str(err)
+                on_done(False)
+                return
+            async with writing[lang_of(item)]:  # fsync on a thread keeps the loop serving
+                await asyncio.to_thread(files[lang_of(item)].append, record)
+            report.finished += 1
+            on_done(True)
+
+    async with asyncio.TaskGroup() as group:
+        for item in pending:
+            group.create_task(one(item))
+
+
 async def run_dialogues(cards: list[RoleCard], folder: Path, roleplayer: ChatBackend, model: ChatBackend,
                         protocol: DialogueSetup, *, concurrency: int, settings: dict[str, Any],
                         on_start: Callable[[int, int], None] = lambda total, skipped: None,
@@ -176,38 +214,21 @@ async def run_dialogues(cards: list[RoleCard], folder: Path, roleplayer: ChatBac
     files = {lang: TranscriptFile(folder / "transcripts" / f"{lang}.jsonl") for lang in sorted({c.lang for c in cards})}
     runs_log = folder / RUNS_FILE
     started = time.monotonic()
+
+    def starting(total: int, skipped: int) -> None:
+        _log(runs_log, {"run": report.run_id, "event": "start", "time": time.time(), "cards": total,
+                        "already_done": skipped, "settings": settings})
+        on_start(total, skipped)
+
+    async def dialogue(card: RoleCard) -> dict[str, Any]:
+        messages = await play(card, roleplayer, model, protocol)
+        return {"id": dialogue_id(card), "lang": card.lang, "card_id": card.id, "messages": messages,
+                "meta": {"topic": card.topic, "card_source": card.source, "card": card.text,
+                         "seeker_sha256": seeker_sha256(messages), "run": report.run_id}}
+
     try:
-        done: set[str] = set()
-        for f in files.values():
-            done |= f.open()
-        pending = [c for c in cards if dialogue_id(c) not in done]
-        report.skipped = len(cards) - len(pending)
-        _log(runs_log, {"run": report.run_id, "event": "start", "time": time.time(), "cards": len(cards),
-                        "already_done": report.skipped, "settings": settings})
-        on_start(len(cards), report.skipped)
-        gate = asyncio.Semaphore(concurrency)
-        writing = {lang: asyncio.Lock() for lang in files}
-
-        async def one(card: RoleCard) -> None:
-            async with gate:
-                did = dialogue_id(card)
-                try:
-                    messages = await play(card, roleplayer, model, protocol)
-                except BackendError as err:
-                    report.failed[did] = str(err)
-                    on_done(False)
-                    return
-                record = {"id": did, "lang": card.lang, "card_id": card.id, "messages": messages,
-                          "meta": {"topic": card.topic, "card_source": card.source, "card": card.text,
-                                   "seeker_sha256": seeker_sha256(messages), "run": report.run_id}}
-                async with writing[card.lang]:  # one writer per file; fsync on a thread keeps the loop serving
-                    await asyncio.to_thread(files[card.lang].append, record)
-                report.finished += 1
-                on_done(True)
-
-        async with asyncio.TaskGroup() as group:
-            for card in pending:
-                group.create_task(one(card))
+        await append_concurrently(cards, dialogue_id, lambda c: c.lang, files, dialogue, report,
+                                  concurrency=concurrency, on_start=starting, on_done=on_done)
     finally:
         report.seconds = round(time.monotonic() - started, 3)
         for f in files.values():

@@ -12,6 +12,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -19,7 +20,7 @@ from judge.console import err, progress
 from leaderboard.backends import BackendError, ChatBackend, Messages
 from leaderboard.commands_run import RunOptions, model_under_test
 from leaderboard.guard_set import DIMENSIONS, LANGS, GuardItem, PromptSet, read_prompt_set, shipped_set
-from leaderboard.roleplay import RunReport, TranscriptFile, request_seed
+from leaderboard.roleplay import RunReport, TranscriptFile, append_concurrently, request_seed
 from leaderboard.submission import ResponseRecord
 
 
@@ -44,30 +45,15 @@ async def answer_items(items: list[GuardItem], prompts: PromptSet, model: ChatBa
     files = {lang: TranscriptFile(folder / "responses" / f"{lang}.jsonl", ResponseRecord)
              for lang in sorted({i.lang for i in items})}
     started = time.monotonic()
+
+    async def answer(item: GuardItem) -> dict[str, Any]:
+        reply = await model.complete(vision_messages(prompts, item, text_only), request_seed(seed, item.id, 0))
+        return {"id": item.id, "dimension": item.dimension, "lang": item.lang, "prompt": item.prompt,
+                "image": item.image, "response": reply}
+
     try:
-        done: set[str] = set()
-        for f in files.values():
-            done |= f.open()
-        pending = [i for i in items if i.id not in done]
-        report.skipped = len(items) - len(pending)
-        gate = asyncio.Semaphore(concurrency)
-
-        async def one(item: GuardItem) -> None:
-            async with gate:
-                try:
-                    reply = await model.complete(vision_messages(prompts, item, text_only), request_seed(seed, item.id, 0))
-                except BackendError as error:
-                    report.failed[item.id] = str(error)
-                    on_done(False)
-                    return
-                files[item.lang].append({"id": item.id, "dimension": item.dimension, "lang": item.lang,
-                                         "prompt": item.prompt, "image": item.image, "response": reply})
-                report.finished += 1
-                on_done(True)
-
-        async with asyncio.TaskGroup() as group:
-            for item in pending:
-                group.create_task(one(item))
+        await append_concurrently(items, lambda i: i.id, lambda i: i.lang, files, answer, report,
+                                  concurrency=concurrency, on_done=on_done)
     finally:
         report.seconds = round(time.monotonic() - started, 3)
         for f in files.values():
