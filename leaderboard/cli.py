@@ -12,6 +12,7 @@ from judge.errors import InputError
 from leaderboard.build import BuildConfig, build as run_build, load_all
 from leaderboard.commands_run import run as run_command
 from leaderboard.safety_run import safety_run
+from leaderboard.rolecards import card_set
 from leaderboard.submission import json_schema
 
 
@@ -22,11 +23,13 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path), default=Path("submissions"))
+@click.option("--role-cards", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="ESC-Eval card files beside the shipped cards (repeatable); dialogues must name a known card.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
-def validate(path: Path, as_json: bool) -> None:
-    """Check a submission folder (or every one below PATH) against the published schema."""
+def validate(path: Path, role_cards: tuple[Path, ...], as_json: bool) -> None:
+    """Check a submission folder (or every one below PATH): intake limits, the published schema, the protocol."""
     try:
-        subs = load_all(path)
+        subs = load_all(path, card_set(role_cards))
     except InputError as error:
         if as_json:
             click.echo(json.dumps({"ok": False, "problems": [
