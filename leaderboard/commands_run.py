@@ -198,9 +198,14 @@ def run(submission: Path, card_files: tuple[Path, ...], langs: tuple[Lang, ...],
         report = run_submission(submission, opts)
     except BackendError as error:
         raise click.ClickException(str(error)) from None
-    err.print(f"{report.finished} dialogues played, {report.skipped} already done, {len(report.failed)} failed "
-              f"in {report.seconds:.1f}s -> {submission / 'transcripts'}")
-    for did, why in sorted(report.failed.items()):
-        err.print(f"[red]failed[/red] {did}: {why}", highlight=False, soft_wrap=True)
+    finish(report, "dialogues played", submission / "transcripts")
+
+
+def finish(report: RunReport, what: str, out: Path) -> None:
+    """The end of a run, for people: counts, then every failure by name; exit 1 if any failed."""
+    err.print(f"{report.finished} {what}, {report.skipped} already done, {len(report.failed)} failed "
+              f"in {report.seconds:.1f}s -> {out}")
+    for key, why in sorted(report.failed.items()):
+        err.print(f"[red]failed[/red] {key}: {why}", highlight=False, soft_wrap=True)
     if report.failed:
         sys.exit(1)

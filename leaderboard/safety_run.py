@@ -16,9 +16,9 @@ from typing import Any
 
 import click
 
-from judge.console import err, progress
+from judge.console import progress
 from leaderboard.backends import BackendError, ChatBackend, Messages
-from leaderboard.commands_run import RunOptions, model_under_test
+from leaderboard.commands_run import RunOptions, finish, model_under_test
 from leaderboard.guard_set import DIMENSIONS, LANGS, GuardItem, PromptSet, read_prompt_set, shipped_set
 from leaderboard.roleplay import RunReport, TranscriptFile, append_concurrently, request_seed
 from leaderboard.submission import ResponseRecord
@@ -113,9 +113,4 @@ def safety_run(submission: Path, prompt_root: Path | None, dimensions: tuple[str
         report = run_safety(submission, opts, list(dimensions), prompt_root, text_only)
     except BackendError as error:
         raise click.ClickException(str(error)) from None
-    err.print(f"{report.finished} answered, {report.skipped} already done, {len(report.failed)} failed "
-              f"in {report.seconds:.1f}s -> {submission / 'responses'}")
-    for item_id, why in sorted(report.failed.items()):
-        err.print(f"[red]failed[/red] {item_id}: {why}", highlight=False, soft_wrap=True)
-    if report.failed:
-        raise click.exceptions.Exit(1)
+    finish(report, "answered", submission / "responses")
