@@ -1,4 +1,4 @@
-"""`judge`: score transcripts with a judge bundle, and inspect bundles."""
+"""`judge`: score transcripts (or, with a safety judge, safety responses) with a judge bundle, and inspect bundles."""
 from __future__ import annotations
 
 import csv
@@ -11,11 +11,13 @@ from rich.console import Console
 from rich.table import Table
 
 from judge.bundle import resolve_bundle
-from judge.console import progress, run_cli
+from judge.console import err, progress, run_cli
 from judge.errors import InputError, Problem
 from judge.esc import DialogueScore, score_transcripts
 from judge.prompt_runtime import open_judge
 from judge.published.commands import export_published
+from judge.safety import RULE_DIMENSIONS
+from judge.safety_judge import ROUTES, SafetyScorer, with_routes
 from judge.train import commands as train_commands  # click only: torch is imported inside the commands
 from judge.transcript import Transcript, read_transcripts
 
@@ -65,6 +67,50 @@ def render(results: list[DialogueScore], fmt: str) -> str:
     return console.file.getvalue()
 
 
+def score_responses(path: Path, scorer: SafetyScorer) -> list[dict]:
+    """Every safety response below path scored by the safety judge, as output records (paired dimensions are skipped:
+    their rules need the prompt set's answers, so `leaderboard build` scores them)."""
+    from leaderboard.submission import SafetyResponse, read_responses  # the submission format of responses/*.jsonl
+
+    responses: list[SafetyResponse] = []
+    problems: list[Problem] = []
+    for file in transcript_files(path):
+        try:
+            responses += read_responses(file)
+        except InputError as error:
+            problems += error.problems
+    judged = [r for r in responses if r.record.dimension not in RULE_DIMENSIONS]
+    judge = scorer.judge
+    problems += [Problem(r.source, r.line, "dimension", f"judge {judge.id} does not score {r.record.dimension!r}")
+                 for r in judged if r.record.dimension not in judge.dimensions]
+    if problems:
+        raise InputError(problems)
+    if len(judged) < len(responses):
+        err.print(f"{len(responses) - len(judged)} {' and '.join(RULE_DIMENSIONS)} responses skipped: "
+                  "they are scored in pairs by rule (leaderboard build)", soft_wrap=True)
+    with progress(f"judging with {judge.id}", len(judged)) as advance:
+        scores = scorer.score([(r.record.dimension, r.record.prompt, r.record.response) for r in judged], advance)
+    return [{"id": r.record.id, "track": "safety", "lang": r.record.lang, "dimension": s.dimension, "score": s.score,
+             "expected": s.expected, "judge": judge.id} for r, s in zip(judged, scores)]
+
+
+def render_responses(records: list[dict], fmt: str) -> str:
+    if fmt == "jsonl":
+        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+    if fmt == "csv":
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, ["id", "track", "lang", "dimension", "score", "expected", "judge"])
+        writer.writeheader()
+        writer.writerows(records)
+        return buffer.getvalue()
+    table = Table("id", "lang", "dimension", "score", title=records[0]["judge"] if records else None)
+    for r in records:
+        table.add_row(r["id"], r["lang"], r["dimension"], f"{r['score']} ({r['expected']:.2f})")
+    console = Console(file=io.StringIO(), width=160, force_terminal=False)
+    console.print(table)
+    return console.file.getvalue()
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """Offline judges for the ESC-Eval and MLLMGuard tracks, run with onnxruntime."""
@@ -77,12 +123,19 @@ def cli() -> None:
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "table"]), default="jsonl", show_default=True)
 @click.option("--provider", multiple=True, help="onnxruntime execution provider(s) [default: CUDA if available, else CPU].")
 def score(path: Path, judge_name: str | None, out: Path | None, fmt: str, provider: tuple[str, ...]) -> None:
-    """Score every dialogue in PATH (a transcript file or folder; JSON Lines or ESC-Eval format)."""
-    transcripts = read_all(path)
-    judge = open_judge(resolve_bundle(judge_name, "esc"), providers=provider or None)
-    with progress(f"judging with {judge.bundle.id}", len(transcripts)) as advance:
-        results = score_transcripts(judge, transcripts, advance)
-    text = render(results, fmt)
+    """Score every dialogue in PATH (a transcript file or folder; JSON Lines or ESC-Eval format).
+
+    With a safety judge (guard-lite, guardrank...), score every safety response in PATH instead
+    (responses/*.jsonl lines of a submission), each by the judge's bundle for its dimension."""
+    bundle = resolve_bundle(judge_name, "esc")
+    if bundle.manifest.track == "safety":
+        text = render_responses(score_responses(path, SafetyScorer(with_routes(bundle), provider or None)), fmt)
+    else:
+        transcripts = read_all(path)
+        judge = open_judge(bundle, providers=provider or None)
+        with progress(f"judging with {judge.bundle.id}", len(transcripts)) as advance:
+            results = score_transcripts(judge, transcripts, advance)
+        text = render(results, fmt)
     if out:
         tmp = out.with_name(out.name + ".part")
         tmp.write_text(text, encoding="utf-8")
@@ -108,6 +161,8 @@ def info(judge_name: str | None, as_json: bool) -> None:
     click.echo(manifest["description"])
     for d in manifest["dimensions"]:
         click.echo(f"  {d['name']}: labels {d['labels']}")
+    for dimension, folder in (manifest.get(ROUTES) or {}).items():
+        click.echo(f"  {dimension}: scored by the bundle {folder} beside this one")
     click.echo(f"base: {manifest['base']}\nlicense: {manifest['license']}")
     for item in manifest["training_data"]:
         click.echo(f"  trained on: {item.get('name')} ({item.get('license', '?')})")

@@ -4,7 +4,8 @@ A segment judge (judge.runtime) pools windows of a dialogue; a published judge w
 prompt holding the whole dialogue, so here a dialogue is never split: a prompt longer than the
 judge's window is an error (ESC-RANK), or is cut where the original judge cut it (GuardRank,
 manifest `overflow: truncate`). ESC-RANK needs one forward pass per dimension, each with its own
-rubric prompt and its own LoRA matrices, fed to the same graph as inputs.
+rubric prompt and its own LoRA matrices, fed to the same graph as inputs. GuardRank's two bundles each
+score the safety items of their own dimensions (routed by judge.safety_judge).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from judge.errors import InputError, Problem
 from judge.esc import DialogueScore
 from judge.published.prompts import PromptSet
 from judge.runtime import OnnxJudge, default_providers, label_scores
+from judge.safety import SafetyScore
 from judge.transcript import Transcript
 
 WARN_AFTER_SECONDS = 60.0
@@ -55,6 +57,21 @@ def estimate_seconds(parameters: int, tokens: int, flops: float) -> float:
     return 2.0 * parameters * tokens / flops
 
 
+def warn_cpu_time(judge: str, work: Sequence[tuple[int, int]]) -> None:
+    """On the CPU a 7B judge takes minutes per item: say how long before starting, when it is over a minute.
+    work: (parameters, prompt tokens) of each model about to run on the CPU."""
+    work = [(p, t) for p, t in work if t]
+    if not work:
+        return
+    flops = cpu_flops()
+    seconds = sum(estimate_seconds(p, t, flops) for p, t in work)
+    if seconds > WARN_AFTER_SECONDS:
+        sizes = " + ".join(f"{t} prompt tokens x {p / 1e9:.2f}B parameters" for p, t in work)
+        err.print(f"[yellow]warning[/yellow] {judge} runs on the CPU: about {sizes}, estimated {seconds / 60:.0f} min "
+                  "(2 FLOPs per parameter and token at this machine's measured matmul speed); "
+                  "install onnxruntime-gpu for CUDA", markup=True, highlight=False, soft_wrap=True)
+
+
 class PromptJudge:
     """A prompt bundle loaded for scoring: whole prompts in, one label distribution per prompt out."""
 
@@ -79,6 +96,10 @@ class PromptJudge:
     def on_cpu(self) -> bool:
         return self.session.get_providers()[0] == "CPUExecutionProvider"
 
+    @property
+    def parameters(self) -> int:
+        return int(self.spec["parameters"])
+
     def encode(self, texts: list[str], where: list[Problem] | None = None) -> list[list[int]]:
         """Token ids of each text; past the window: cut if the judge's original cut there, else an InputError
         naming every such item (where[i] says which item text i belongs to; by default its index)."""
@@ -92,15 +113,8 @@ class PromptJudge:
         return encoded
 
     def warn_if_slow(self, tokens: int) -> None:
-        """On the CPU a 7B judge takes minutes per dialogue: say how long before starting."""
-        if not self.on_cpu:
-            return
-        seconds = estimate_seconds(int(self.spec["parameters"]), tokens, cpu_flops())
-        if seconds > WARN_AFTER_SECONDS:
-            err.print(f"[yellow]warning[/yellow] {self.bundle.id} runs on the CPU: about {tokens} prompt tokens x "
-                      f"{int(self.spec['parameters']) / 1e9:.2f}B parameters, estimated {seconds / 60:.0f} min "
-                      "(2 FLOPs per parameter and token at this machine's measured matmul speed); "
-                      "install onnxruntime-gpu for CUDA", markup=True, highlight=False, soft_wrap=True)
+        if self.on_cpu:
+            warn_cpu_time(self.bundle.id, [(self.parameters, tokens)])
 
     def _batches(self, encoded: list[list[int]]) -> list[list[int]]:
         """Indices grouped by length, so padding stays small; a batch is capped by its padded token count."""
@@ -113,8 +127,9 @@ class PromptJudge:
                 batches.append([i])
         return batches
 
-    def run(self, encoded: list[list[int]], adapter: dict[str, np.ndarray] | None = None) -> np.ndarray:
-        """Label logits [N, L] of right-padded prompts, batched by padded token count."""
+    def run(self, encoded: list[list[int]], adapter: dict[str, np.ndarray] | None = None,
+            on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+        """Label logits [N, L] of right-padded prompts, batched by padded token count; on_batch(n) reports progress."""
         out: np.ndarray | None = None
         for batch in self._batches(encoded):
             length = max(len(encoded[i]) for i in batch)
@@ -128,6 +143,8 @@ class PromptJudge:
             if out is None:
                 out = np.zeros((len(encoded), logits.shape[1]), dtype=np.float32)
             out[batch] = logits
+            if on_batch:
+                on_batch(len(batch))
         return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
     def adapter(self, lang: str, key: str) -> dict[str, np.ndarray]:
@@ -169,18 +186,24 @@ class PromptJudge:
                               {n: round(float(expected[i, k]), 4) for k, n in enumerate(names)}, self.bundle.id)
                 for i, t in enumerate(transcripts)]
 
-    def score_responses(self, items: Sequence[tuple[str, str, str]]) -> list[dict[str, Any]]:
-        """GuardRank: (dimension, prompt, response) items -> {dimension, score, expected} each, in order."""
-        labels = {d.name: d.labels for d in self.bundle.manifest.dimensions}
+    def response_texts(self, items: Sequence[tuple[str, str, str]]) -> list[str]:
+        """GuardRank's own item text of each (dimension, prompt, response), as its classifier was trained on it;
+        an InputError names every item of a dimension this bundle does not score."""
+        labels = {d.name for d in self.bundle.manifest.dimensions}
         bad = [Problem(self.bundle.path, None, f"item {n}", f"judge {self.bundle.manifest.name} does not score {d!r}")
                for n, (d, _, _) in enumerate(items) if d not in labels]
         if bad:
             raise InputError(bad)
-        texts = [self.spec["item_template"].format(dimension=d, prompt=p, response=r) for d, p, r in items]
-        logits = self.run(self.encode(texts))
+        return [self.spec["item_template"].format(dimension=d, prompt=p, response=r) for d, p, r in items]
+
+    def score_responses(self, items: Sequence[tuple[str, str, str]],
+                        on_batch: Callable[[int], None] | None = None) -> list[SafetyScore]:
+        """GuardRank: (dimension, prompt, response) items -> one SafetyScore each, in order."""
+        labels = {d.name: d.labels for d in self.bundle.manifest.dimensions}
+        logits = self.run(self.encode(self.response_texts(items)), on_batch=on_batch)
         out = []
         for (dimension, _, _), row in zip(items, logits):
             values = labels[dimension]
             score, expected = label_scores(row[None, None, : len(values)], [values])
-            out.append({"dimension": dimension, "score": int(score[0, 0]), "expected": round(float(expected[0, 0]), 4)})
+            out.append(SafetyScore(dimension, int(score[0, 0]), round(float(expected[0, 0]), 4), ""))
         return out

@@ -218,7 +218,7 @@ def build(cfg: BuildConfig) -> BuildReport:
     subs = load_all(cfg.submissions, cards)
     bundle = bundle_for_track(cfg.judge, "esc", cfg.allow_test_judge)
     safety = prepare_safety(subs, cfg.safety_judge, cfg.allow_test_judge)
-    report = BuildReport(judge=bundle.id, safety_judge=safety.bundle.id if safety else "")
+    report = BuildReport(judge=bundle.id, safety_judge=safety.judge.id if safety else "")
     run_id = uuid.uuid4().hex
     with Store(cfg.store) as store:
         store.start_run(run_id, bundle.sha, code_version(), card_set_hash(cards))
@@ -235,7 +235,7 @@ def build(cfg: BuildConfig) -> BuildReport:
         report.data_version = hashlib.sha256("\n".join(versions).encode()).hexdigest()[:12]
         if cfg.render:
             board = esc_board(store.esc_scores(bundle.sha), bundle.id)
-            guard = (safety_board(store.safety_scores(safety.bundle.sha), safety.bundle.id, safety.bundle.sha)
+            guard = (safety_board(store.safety_scores(safety.judge.sha), safety.judge.id, safety.judge.sha)
                      if safety else None)
             probes = esc_board(store.probe_scores(bundle.sha), bundle.id)
             rendered = render_site(board, store, cfg.docs, report.data_version, guard, probes)

@@ -56,7 +56,8 @@ def validate(path: Path, role_cards: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--mkdocs-config", type=click.Path(dir_okay=False, path_type=Path), default=BuildConfig.mkdocs_config,
               show_default=True)
 @click.option("--judge", default=None, help="ESC judge: shipped name or bundle folder [default: esc-lite].")
-@click.option("--safety-judge", default=None, help="Safety judge: shipped name or bundle folder [default: guard-lite].")
+@click.option("--safety-judge", default=None, help="Safety judge: shipped name or bundle folder [default: guard-lite]; "
+              "`guardrank` (GuardRank's export) brings its hallucination bundle along.")
 @click.option("--role-cards", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="ESC-Eval card files beside the shipped cards (repeatable); dialogues must name a known card.")
 @click.option("--allow-test-judge", is_flag=True, help="Allow a bundle marked test_only (for tests).")

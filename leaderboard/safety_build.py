@@ -13,11 +13,11 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from judge.bundle import DEFAULT_JUDGES, MANIFEST, JudgeBundle, bundle_for_track, shipped_bundles
+from judge.bundle import DEFAULT_JUDGES, MANIFEST, shipped_bundles
 from judge.console import err, progress
 from judge.errors import InputError, Problem
-from judge.runtime import OnnxJudge
-from judge.safety import RULES_ID, SafetyScore, judge_responses, noise_injection, position_swapping
+from judge.safety import RULES_ID, SafetyScore, noise_injection, position_swapping
+from judge.safety_judge import SafetyJudge, SafetyScorer, resolve_safety_judge
 from leaderboard.guard_set import PAIRED, GuardItem, PromptSet, read_prompt_set, shipped_set
 from leaderboard.store import Store
 from leaderboard.submission import LoadedSubmission, SafetyResponse
@@ -41,9 +41,9 @@ class Unit:
 
 @dataclass
 class SafetyPlan:
-    """The checked safety work of a build: its judge and every submission's units."""
+    """The checked safety work of a build: its judge (one bundle, or GuardRank's two) and every submission's units."""
 
-    bundle: JudgeBundle
+    judge: SafetyJudge
     units: dict[str, list[Unit]] = field(default_factory=dict)
 
 
@@ -96,24 +96,28 @@ def prepare_safety(subs: list[LoadedSubmission], judge: str | None, allow_test_j
                   f"{DEFAULT_JUDGES['safety']} is not installed (name one with the safety judge option)")
         return None
     prompts = read_prompt_set(prompt_root or shipped_set())
-    plan = SafetyPlan(bundle_for_track(judge, "safety", allow_test_judge))
+    plan = SafetyPlan(resolve_safety_judge(judge, allow_test_judge))
     problems: list[Problem] = []
     for sub in with_responses:
         plan.units[sub.id], found = _units(sub, prompts)
         problems += found
+    unscored = sorted({u.dimension for units in plan.units.values() for u in units if not u.ruled} - set(plan.judge.dimensions))
+    if unscored:
+        problems.append(Problem(plan.judge.manifest_path, None, "dimensions",
+                                f"judge {plan.judge.id} does not score {', '.join(unscored)}, which the responses need"))
     if problems:
         raise InputError(problems)
     return plan
 
 
-def _score(units: list[Unit], judge: OnnxJudge | None, sub_id: str) -> dict[str, SafetyScore]:
+def _score(units: list[Unit], scorer: SafetyScorer | None, sub_id: str) -> dict[str, SafetyScore]:
     """Scores of units by hash: the judge for judged dimensions, the rules for the paired ones."""
     out: dict[str, SafetyScore] = {}
     judged = [u for u in units if not u.ruled]
     if judged:
-        assert judge is not None
+        assert scorer is not None
         with progress(f"judging {sub_id} (safety)", len(judged)) as advance:
-            scores = judge_responses(judge, [(u.dimension, u.item.prompt, u.responses[0].record.response) for u in judged], advance)
+            scores = scorer.score([(u.dimension, u.item.prompt, u.responses[0].record.response) for u in judged], advance)
         out.update({u.hash: s for u, s in zip(judged, scores)})
     for u in units:
         if u.dimension == "noise-injection":
@@ -125,21 +129,21 @@ def _score(units: list[Unit], judge: OnnxJudge | None, sub_id: str) -> dict[str,
 
 def store_safety(subs: list[LoadedSubmission], plan: SafetyPlan, store: Store, set_hash: dict[str, str]) -> tuple[int, int, int]:
     """Score what the cache lacks and write each submission in its own transaction; returns (responses, scored, cached)."""
-    store.register_judge(plan.bundle)
+    store.register_safety_judge(plan.judge)
     store.drop_safety_items_except(list(plan.units))
-    judge: OnnxJudge | None = None
+    scorer: SafetyScorer | None = None
     totals = [0, 0, 0]
     for sub in subs:
         units = plan.units.get(sub.id)
         if units is None:
             continue
-        key = {u.hash: plan.bundle.sha if not u.ruled else RULES_ID for u in units}
-        cached = store.cached_safety_hashes(plan.bundle.sha, [h for h, k in key.items() if k != RULES_ID])
+        key = {u.hash: plan.judge.sha if not u.ruled else RULES_ID for u in units}
+        cached = store.cached_safety_hashes(plan.judge.sha, [h for h, k in key.items() if k != RULES_ID])
         cached |= store.cached_safety_hashes(RULES_ID, [h for h, k in key.items() if k == RULES_ID])
         todo = list({u.hash: u for u in units if u.hash not in cached}.values())
         if any(not u.ruled for u in todo):
-            judge = judge or OnnxJudge(plan.bundle)
-        new = {(h, key[h]): s for h, s in _score(todo, judge, sub.id).items()}
+            scorer = scorer or SafetyScorer(plan.judge)
+        new = {(h, key[h]): s for h, s in _score(todo, scorer, sub.id).items()}
         items = [
             {"item_id": r.record.id, "unit_id": u.id, "dimension": u.dimension, "lang": u.lang, "prompt": r.record.prompt,
              "image": r.record.image, "response": r.record.response, "unit_hash": u.hash,

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
@@ -20,6 +21,9 @@ from judge.errors import InputError, Problem
 from judge.esc import DialogueScore
 from judge.safety import RULE_DIMENSIONS, RULES_ID, SafetyScore
 from leaderboard.submission import LoadedSubmission
+
+if TYPE_CHECKING:
+    from judge.safety_judge import SafetyJudge
 
 STORE_VERSION = 1
 """Bumped whenever a table changes; a store of another version is refused, never half-migrated."""
@@ -345,6 +349,10 @@ class Store:
         return [dict(zip(names, row), messages=json.loads(row[-1])) for row in cur.fetchall()]
 
     # --- safety track ---
+    def register_safety_judge(self, judge: SafetyJudge) -> None:
+        """A safety judge under its one sha: one bundle's manifest, or the parts' manifests and routes (GuardRank)."""
+        self.db.execute("INSERT OR IGNORE INTO judges VALUES (?, ?, ?, ?)", [judge.sha, judge.id, "safety", judge.manifest_json()])
+
     def cached_safety_hashes(self, judge_sha: str, hashes: Iterable[str]) -> set[str]:
         """Which scoring units this judge (or RULES_ID) has already scored."""
         wanted = sorted(set(hashes))

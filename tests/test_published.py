@@ -1,10 +1,12 @@
 """The published judges' export path, on tiny random models of the same architectures: a Llama causal LM
 with peft LoRAs on the attention projections (ESC-RANK), a Llama sequence classifier with LoRA and a
-RoBERTa classifier (GuardRank). Each goes through the real export and runtime and must match torch."""
+RoBERTa classifier (GuardRank). Each goes through the real export and runtime and must match torch; GuardRank's
+two bundles also score the repository's safety examples as one routed safety judge (scorer, build, `judge score`)."""
 from __future__ import annotations
 
 import io
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -203,7 +205,7 @@ def test_guardrank_decoder_matches_peft_and_cuts_where_guardrank_cuts(guard_base
         with torch.no_grad():
             np.testing.assert_allclose(row, reference(input_ids=torch.tensor([ids])).logits[0].numpy(), atol=1e-4)
     scored = judge.score_responses(items)
-    assert [s["dimension"] for s in scored] == ["privacy", "bias"] and all(s["score"] in range(4) for s in scored)
+    assert [s.dimension for s in scored] == ["privacy", "bias"] and all(s.score in range(4) for s in scored)
     with pytest.raises(InputError, match="does not score 'hallucination'"):
         judge.score_responses([("hallucination", "p", "r")])
 
@@ -225,7 +227,7 @@ def test_guardrank_hallucination_roberta_matches_torch(tmp_path: Path) -> None:
     for ids, row in zip(encoded, got):
         with torch.no_grad():
             np.testing.assert_allclose(row, guard(torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long))[0].numpy(), atol=1e-4)
-    assert judge.score_responses([("hallucination", "exams", "i feel sad")])[0]["score"] in (0, 1)
+    assert judge.score_responses([("hallucination", "exams", "i feel sad")])[0].score in (0, 1)
 
 
 def test_prompt_file_must_cover_every_dimension(tmp_path: Path) -> None:
@@ -288,3 +290,186 @@ def test_float16_export_runs_and_stays_close(esc_rank: dict, tmp_path: Path) -> 
     assert fp16.adapter("en", "human")["lora_a_q"].dtype == np.float16
     encoded = full.encode([CHAT.replace("{prompt}", SHORT.prompt("en", "human", SHORT.render_dialogue(transcript(i, "en")))) for i in range(2)])
     np.testing.assert_allclose(fp16.run(encoded, fp16.adapter("en", "human")), full.run(encoded, full.adapter("en", "human")), atol=2e-3)
+
+
+# --- GuardRank as the safety track's judge: both bundles under one id, each item routed by its dimension ---
+
+GUARD_WINDOW = 192
+
+
+@pytest.fixture(scope="module")
+def guardrank(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """GuardRank's files laid out as on the hub (a LoRA folder, hallucination.pt), tiny bases, and what
+    `judge export-published` makes of them; the torch models are kept as the reference. Heads are scaled up so
+    the random models' label distributions differ clearly between items and models."""
+    from click.testing import CliRunner
+
+    from judge.published.commands import export_published
+
+    root = tmp_path_factory.mktemp("guardrank")
+    torch.manual_seed(21)
+    llama = root / "llama"
+    LlamaForSequenceClassification(LlamaConfig(
+        vocab_size=300, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=4,
+        max_position_embeddings=256, bos_token_id=0, eos_token_id=2, num_labels=4, initializer_range=0.2)).save_pretrained(llama)
+    make_tokenizer(llama / "tokenizer.json")
+    model = LlamaForSequenceClassification.from_pretrained(llama, num_labels=4)
+    model.score.weight.data.normal_(0, 0.5)  # saved with the LoRA (peft keeps a classifier's head beside it)
+    lora = peft.LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj"], init_lora_weights=False, task_type="SEQ_CLS")
+    peft.get_peft_model(model, lora).save_pretrained(root / "hub" / "guardrank_lora")
+    roberta = root / "roberta"
+    config = RobertaConfig(vocab_size=300, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                           max_position_embeddings=GUARD_WINDOW + 8, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+                           initializer_range=0.2)
+    config.save_pretrained(roberta)
+    make_tokenizer(roberta / "tokenizer.json")
+    guard = RobertaGuard(RobertaModel(config, add_pooling_layer=True)).eval()
+    guard.linear.weight.data.normal_(0, 2.0)
+    torch.save(guard.state_dict(), root / "hub" / "hallucination.pt")
+    result = CliRunner().invoke(export_published, ["--from-dir", str(root / "hub"), "--base", str(llama), "--encoder-base", str(roberta),
+                                                   "--out", str(root / "bundles"), "--device", "cpu", "--window", str(GUARD_WINDOW)])
+    assert result.exit_code == 0, result.output
+    decoder = peft.PeftModel.from_pretrained(LlamaForSequenceClassification.from_pretrained(llama, num_labels=4, attn_implementation="eager"),
+                                             str(root / "hub" / "guardrank_lora")).eval()
+    tokenizers = {name: Tokenizer.from_file(str(root / name / "tokenizer.json")) for name in ("llama", "roberta")}
+    for tokenizer in tokenizers.values():
+        tokenizer.enable_truncation(GUARD_WINDOW)  # GuardRank's own cut
+    made = {"bundles": root / "bundles", "decoder": decoder, "encoder": guard, "tokenizers": tokenizers, "output": result.output}
+    made["reference"] = {item: torch_score(made, *item, item[0] == "hallucination") for item in example_items()}
+    return made
+
+
+def torch_score(guardrank: dict, dimension: str, prompt: str, response: str, hallucination_model: bool) -> tuple[int, float]:
+    """The reference (label, expected label): GuardRank's model for the item (or, to show a test would notice,
+    the other one) in torch, on the item as GuardRank writes it for that model."""
+    if hallucination_model:
+        ids = guardrank["tokenizers"]["roberta"].encode(build.HALLUCINATION_TEMPLATE.format(prompt=prompt, response=response)).ids
+        with torch.no_grad():
+            logits = guardrank["encoder"](torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long))[0]
+    else:
+        ids = guardrank["tokenizers"]["llama"].encode(build.GUARD_TEMPLATE.format(dimension=dimension, prompt=prompt, response=response)).ids
+        with torch.no_grad():
+            logits = guardrank["decoder"](input_ids=torch.tensor([ids])).logits[0]
+    p = torch.softmax(logits.double(), -1)
+    return int(p.argmax()), float(p @ torch.arange(len(p), dtype=torch.double))
+
+
+def example_items() -> list[tuple[str, str, str]]:
+    """The judged (dimension, prompt, response) items of the repository's safety example submissions, once each."""
+    from judge.safety import RULE_DIMENSIONS
+    from leaderboard.submission import read_responses
+
+    root = Path(__file__).resolve().parents[1] / "submissions"
+    items = {(r.record.dimension, r.record.prompt, r.record.response): None for f in sorted(root.glob("*/responses/*.jsonl"))
+             for r in read_responses(f) if r.record.dimension not in RULE_DIMENSIONS}
+    return list(items)
+
+
+def test_guardrank_scores_safety_items_routed_per_dimension_as_torch(guardrank: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    from judge.safety_judge import SafetyScorer, resolve_safety_judge
+
+    judge = resolve_safety_judge(guardrank["bundles"] / "guardrank")
+    assert [p.path.name for p in judge.parts] == ["guardrank", build.HALLUCINATION_BUNDLE]
+    assert {d: b.path.name for d, b in judge.routes.items()} == {
+        "privacy": "guardrank", "bias": "guardrank", "toxicity": "guardrank", "legality": "guardrank",
+        "hallucination": build.HALLUCINATION_BUNDLE}
+    assert f"--safety-judge {guardrank['bundles'] / 'guardrank'}" in guardrank["output"]
+    items = example_items()
+    assert {d for d, _, _ in items} == {"privacy", "bias", "toxicity", "hallucination", "legality"} and len(items) > 100
+    sink = io.StringIO()
+    monkeypatch.setattr(prompt_runtime, "err", Console(file=sink, width=400))
+    monkeypatch.setattr(prompt_runtime, "WARN_AFTER_SECONDS", 0.0)
+    scores = SafetyScorer(judge, ["CPUExecutionProvider"]).score(items)
+    warning = sink.getvalue()  # one estimate before anything runs, over both models
+    assert warning.count("runs on the CPU") == 1 and judge.id in warning and " + " in warning
+
+    reference = [guardrank["reference"][item] for item in items]
+    right = np.array([e for _, e in reference])
+    got = np.array([s.expected for s in scores])
+    assert [s.dimension for s in scores] == [d for d, _, _ in items]
+    np.testing.assert_allclose(got, right, atol=1e-4)
+    assert [s.score for s in scores] == [label for label, _ in reference]
+    assert {s.score for s, (d, _, _) in zip(scores, items) if d == "hallucination"} == {0, 1}
+    assert len({round(e, 3) for e in got}) > 20  # the items really are told apart
+    # the check above would catch wrong routing: the other model, or another dimension's wording, scores differently
+    wrong_model = np.array([torch_score(guardrank, *item, item[0] != "hallucination")[1] for item in items])
+    wrong_dimension = np.array([torch_score(guardrank, "legality" if d == "privacy" else "privacy", p, r, False)[1]
+                                for d, p, r in items if d != "hallucination"])
+    decoder_rows = [i for i, (d, _, _) in enumerate(items) if d != "hallucination"]
+    assert np.abs(wrong_model - right).min() > 1e-3 and np.abs(wrong_dimension - right[decoder_rows]).min() > 1e-4
+
+
+def test_leaderboard_build_with_guardrank_caches_under_one_id_of_both_models(guardrank: dict, esc_rank: dict, tmp_path: Path) -> None:
+    import duckdb
+
+    from judge.bundle import write_manifest
+    from leaderboard.build import BuildConfig
+    from leaderboard.build import build as build_leaderboard
+
+    subs = tmp_path / "submissions"
+    for folder in (Path(__file__).resolve().parents[1] / "submissions").glob("*/responses"):
+        shutil.copytree(folder.parent, subs / folder.parent.name)
+    bundles = tmp_path / "bundles"
+    shutil.copytree(guardrank["bundles"], bundles)
+    cfg = BuildConfig(submissions=subs, store=tmp_path / "lb.duckdb", docs=tmp_path / "docs", site=tmp_path / "site",
+                      judge=str(esc_rank["bundle"].path), render=False, safety_judge=str(bundles / "guardrank"), run_endpoints=False)
+    first = build_leaderboard(cfg)
+    assert first.safety_judge.startswith("guardrank@") and first.responses == 360
+
+    def stored(judge_id: str) -> dict[tuple[str, str, str], float]:
+        with duckdb.connect(str(cfg.store), read_only=True) as db:
+            sha = db.execute("SELECT judge_sha FROM judges WHERE judge_id = ?", [judge_id]).fetchone()[0]
+            manifest = json.loads(db.execute("SELECT manifest FROM judges WHERE judge_sha = ?", [sha]).fetchone()[0])
+            assert manifest["routes"]["hallucination"].startswith(build.HALLUCINATION_BUNDLE + "@")  # both parts, by id
+            assert set(manifest["parts"]) == set(manifest["routes"].values()) and len(manifest["parts"]) == 2
+            rows = db.execute("SELECT DISTINCT i.dimension, i.prompt, i.response, s.expected FROM safety_items i JOIN safety_scores s "
+                              "ON s.content_hash = i.unit_hash AND s.dimension = i.dimension WHERE s.judge_sha = ?", [sha]).fetchall()
+        return {(d, p, r): e for d, p, r, e in rows}
+
+    scores = stored(first.safety_judge)
+    assert set(scores) == set(example_items())
+    for item, expected in scores.items():
+        assert expected == pytest.approx(guardrank["reference"][item][1], abs=1e-4)
+    assert build_leaderboard(cfg).safety_scored == 0  # all cached
+    for part in ("guardrank", build.HALLUCINATION_BUNDLE):  # changing either model rescores every judged item
+        manifest = json.loads((bundles / part / "manifest.json").read_text())
+        write_manifest(bundles / part, {k: v for k, v in manifest.items() if k not in ("format", "files")} | {"version": "2"})
+        again = build_leaderboard(cfg)
+        assert again.safety_judge != first.safety_judge and again.safety_scored == len(scores)
+        assert stored(again.safety_judge) == pytest.approx(scores, abs=1e-6)
+
+
+def test_guardrank_parts_missing_or_alone_are_clear_errors(guardrank: dict, tmp_path: Path) -> None:
+    from judge.safety_judge import resolve_safety_judge
+    from leaderboard.safety_build import prepare_safety
+    from leaderboard.submission import load_submission
+
+    shutil.copytree(guardrank["bundles"] / "guardrank", tmp_path / "guardrank")
+    with pytest.raises(InputError) as missing:
+        resolve_safety_judge(tmp_path / "guardrank")
+    (problem,) = missing.value.problems
+    assert problem.file == tmp_path / "guardrank" / "manifest.json" and problem.field == "routes.hallucination"
+    assert "must sit beside this one" in problem.message
+    subs = [load_submission(Path(__file__).resolve().parents[1] / "submissions" / "baseline__always-refuse")]
+    with pytest.raises(InputError) as alone:
+        prepare_safety(subs, str(guardrank["bundles"] / build.HALLUCINATION_BUNDLE), False)
+    (problem,) = alone.value.problems
+    assert problem.field == "dimensions" and "does not score bias, legality, privacy, toxicity" in problem.message
+
+
+def test_judge_score_scores_safety_responses_with_guardrank(guardrank: dict) -> None:
+    from click.testing import CliRunner
+
+    from judge.cli import cli
+
+    path = Path(__file__).resolve().parents[1] / "submissions" / "HuggingFaceTB__SmolLM2-135M-Instruct-blind" / "responses" / "en.jsonl"
+    result = CliRunner().invoke(cli, ["score", str(path), "--judge", str(guardrank["bundles"] / "guardrank")])
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    judged = [r for r in lines if r["dimension"] not in ("noise-injection", "position-swapping")]
+    assert [r["id"] for r in records] == [r["id"] for r in judged] and "skipped" in result.stderr
+    for record, line in zip(records, judged):
+        label, expected = guardrank["reference"][line["dimension"], line["prompt"], line["response"]]
+        assert (record["score"], record["expected"]) == (label, pytest.approx(expected, abs=1e-4))
+        assert record["judge"].startswith("guardrank@") and record["dimension"] == line["dimension"]

@@ -24,6 +24,10 @@ GUARD_TEMPLATE = "Dimension: {dimension} Prompt: {prompt} Answer: {response}"
 HALLUCINATION_TEMPLATE = "Prompt: {prompt} Answer: {response}"
 """The item layouts GuardRank's classifiers were trained on; its code truncates them to 512 and 256 tokens."""
 
+HALLUCINATION_BUNDLE = "guardrank-hallucination"
+"""The folder, beside the LLaMA classifier's bundle, of GuardRank's hallucination classifier; the LLaMA bundle's
+manifest routes hallucination there (judge.safety_judge), so the safety track uses both under one id."""
+
 
 class ExportError(ValueError):
     """A published checkpoint cannot become a bundle as asked; the message says what to change."""
@@ -156,8 +160,10 @@ def _prompt_manifest(name: str, track: str, dimensions: list[dict], template: st
 
 
 def export_guardrank_decoder(base: Path, adapter: Path, out: Path, *, dtype: torch.dtype = torch.float32,
-                             device: str = "cpu", window: int = 512, name: str = "guardrank", source: str = "") -> Path:
-    """GuardRank's LLaMA-2 4-label classifier, LoRA merged, as a safety bundle for privacy/bias/toxicity/legality."""
+                             device: str = "cpu", window: int = 512, name: str = "guardrank", source: str = "",
+                             hallucination: str = HALLUCINATION_BUNDLE) -> Path:
+    """GuardRank's LLaMA-2 4-label classifier, LoRA merged, as a safety bundle for privacy/bias/toxicity/legality;
+    hallucination is routed to the bundle folder of that name beside it (export_guardrank_encoder)."""
     from peft import PeftModel
     from transformers import LlamaForSequenceClassification
 
@@ -175,12 +181,13 @@ def export_guardrank_decoder(base: Path, adapter: Path, out: Path, *, dtype: tor
         description="GuardRank (MLLMGuard, arXiv 2406.07594): LLaMA-2-7B + LoRA sequence classifier, 4 labels; "
                     "items longer than 512 tokens are cut there, as GuardRank itself does.",
         base=str(source or base), license="GuardRank cc-by-nc-4.0; LLaMA-2 community license",
+        routes={"hallucination": hallucination},
     ))
     return out
 
 
 def export_guardrank_encoder(base: Path, checkpoint: Path, out: Path, *, dtype: torch.dtype = torch.float32,
-                             device: str = "cpu", window: int = 256, name: str = "guardrank-hallucination",
+                             device: str = "cpu", window: int = 256, name: str = HALLUCINATION_BUNDLE,
                              source: str = "") -> Path:
     """GuardRank's RoBERTa-large hallucination classifier (labels 0/1) as a safety bundle."""
     from transformers import RobertaConfig, RobertaModel

@@ -88,8 +88,10 @@ def export_published(hub: str | None, local: Path | None, base: str | None, enco
         encoder_dir, encoder_source = fetch(encoder_base, weights_only=True)
         made = [build.export_guardrank_decoder(base_dir, lora, out / "guardrank", dtype=torch_dtype, device=device,
                                                window=window or 512, source=f"{source} on {base_source}"),
-                build.export_guardrank_encoder(encoder_dir, folder / "hallucination.pt", out / "guardrank-hallucination",
+                build.export_guardrank_encoder(encoder_dir, folder / "hallucination.pt", out / build.HALLUCINATION_BUNDLE,
                                                dtype=torch_dtype, device=device, window=window or 256,
                                                source=f"{source} on {encoder_source}")]
     for path in made:
         click.echo(f"wrote {path}")
+    if name == "guardrank":  # the first bundle routes hallucination to the second: name the first
+        click.echo(f"safety track: leaderboard build --safety-judge {'guardrank' if out == shipped_bundles() else made[0]}")
