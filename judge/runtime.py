@@ -47,7 +47,6 @@ class OnnxJudge:
         self.tokenizer = Tokenizer.from_file(str(bundle.tokenizer_path))
         self.tokenizer.no_padding()
         self.tokenizer.enable_truncation(bundle.manifest.input.max_tokens)
-        self.items_predicted = 0
 
     def windows(self, segments: list[str]) -> list[list[int]]:
         """Token ids of every window of every segment; long segments overflow into more windows."""
@@ -84,7 +83,6 @@ class OnnxJudge:
             ids, mask = pad([encoded[i] for i in batch])
             (logits,) = self.session.run(["logits"], {"input_ids": ids, "attention_mask": mask})
             out[batch] = logits
-            self.items_predicted += len(batch)
             if on_batch:
                 on_batch(len(batch))
         return out

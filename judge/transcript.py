@@ -21,7 +21,6 @@ from judge.jsonl import loads, parse_lines, read_text
 from judge.limits import MAX_MESSAGE_CHARS, MAX_MESSAGES
 
 Role = Literal["assistant", "user"]
-NonEmpty = Annotated[str, StringConstraints(min_length=1)]
 
 ESC_EVAL_PREFIXES: dict[str, Role] = {"AI assistant": "assistant", "ESC-Role": "user"}
 _PREFIX = re.compile(r"^\s*(AI assistant|ESC-Role)\s*[：:]\s?", re.S)
@@ -174,10 +173,3 @@ def read_transcripts(path: Path) -> list[Transcript]:
     if problems:
         raise InputError(problems)
     return transcripts
-
-
-def write_transcripts(path: Path, transcripts: list[Transcript]) -> None:
-    """Write dialogues as JSON Lines (the project's format)."""
-    with Path(path).open("w", encoding="utf-8") as fh:
-        for t in transcripts:
-            fh.write(json.dumps(t.to_json(), ensure_ascii=False) + "\n")

@@ -138,8 +138,8 @@ def store_safety(subs: list[LoadedSubmission], plan: SafetyPlan, store: Store, s
         if units is None:
             continue
         key = {u.hash: plan.judge.sha if not u.ruled else RULES_ID for u in units}
-        cached = store.cached_safety_hashes(plan.judge.sha, [h for h, k in key.items() if k != RULES_ID])
-        cached |= store.cached_safety_hashes(RULES_ID, [h for h, k in key.items() if k == RULES_ID])
+        cached = store.cached_hashes(plan.judge.sha, [h for h, k in key.items() if k != RULES_ID], "safety_scores")
+        cached |= store.cached_hashes(RULES_ID, [h for h, k in key.items() if k == RULES_ID], "safety_scores")
         todo = list({u.hash: u for u in units if u.hash not in cached}.values())
         if any(not u.ruled for u in todo):
             scorer = scorer or SafetyScorer(plan.judge)

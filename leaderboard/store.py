@@ -189,6 +189,12 @@ class Store:
             raise
         self.db.execute("COMMIT")
 
+    def _records(self, sql: str, params: list | None = None) -> list[dict]:
+        """A query's rows as dicts keyed by column name."""
+        cur = self.db.execute(sql, params or [])
+        names = [c[0] for c in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
     def _insert(self, sql: str, rows: list[list]) -> None:
         """Insert many rows in one vectorised statement (executemany goes row by row: 100x slower).
 
@@ -213,13 +219,16 @@ class Store:
         ).fetchone()
         return row is not None and row[0] == set_hash and row[1] == sub.meta.model_dump_json()
 
-    def cached_hashes(self, judge_sha: str, hashes: Iterable[str]) -> set[str]:
-        """Which dialogue hashes this judge has already scored."""
+    def cached_hashes(self, judge_sha: str, hashes: Iterable[str], table: str = "scores") -> set[str]:
+        """Which content hashes this judge (or the safety rules, RULES_ID) has already scored.
+
+        table is "scores" (dialogues) or "safety_scores" (safety units).
+        """
         wanted = sorted(set(hashes))
         if not wanted:
             return set()
         rows = self.db.execute(
-            "SELECT DISTINCT content_hash FROM scores WHERE judge_sha = ? AND content_hash IN (SELECT unnest(?))",
+            f"SELECT DISTINCT content_hash FROM {table} WHERE judge_sha = ? AND content_hash IN (SELECT unnest(?))",
             [judge_sha, wanted],
         ).fetchall()
         return {r[0] for r in rows}
@@ -294,14 +303,13 @@ class Store:
 
     def provenance(self) -> dict[str, dict]:
         """Per submission: the transcript set, and the run (code version, judge, role cards) that wrote it."""
-        cur = self.db.execute(
+        rows = self._records(
             """
             SELECT s.submission_id, s.transcript_set_hash, r.code_version, r.judge_sha, r.role_card_set_hash
             FROM submissions s JOIN runs r USING (run_id)
             """
         )
-        names = [c[0] for c in cur.description]
-        return {row[0]: dict(zip(names, row)) for row in cur.fetchall()}
+        return {row["submission_id"]: row for row in rows}
 
     def start_run(self, run_id: str, judge_sha: str, code_version: str, role_card_set_hash: str) -> None:
         """Every row written from here on names this run: its code, judge and role cards."""
@@ -317,15 +325,8 @@ class Store:
             [now(), submissions, dialogues, scored, cached, run_id],
         )
 
-    def last_run(self) -> dict | None:
-        cur = self.db.execute("SELECT * FROM runs ORDER BY started_at DESC LIMIT 1")
-        row = cur.fetchone()
-        return dict(zip([c[0] for c in cur.description], row)) if row else None
-
     def submissions(self) -> list[dict]:
-        cur = self.db.execute("SELECT * FROM submissions ORDER BY submission_id")
-        names = [c[0] for c in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
+        return self._records("SELECT * FROM submissions ORDER BY submission_id")
 
     def esc_scores(self, judge_sha: str) -> list[ScoreRow]:
         """Every stored dialogue's scores by the given judge."""
@@ -340,29 +341,17 @@ class Store:
         return [ScoreRow(*r) for r in rows]
 
     def dialogues(self, submission_id: str) -> list[dict]:
-        cur = self.db.execute(
+        rows = self._records(
             "SELECT dialogue_id, lang, card_id, content_hash, source_file, source_line, messages FROM dialogues "
             "WHERE submission_id = ? ORDER BY lang, dialogue_id",
             [submission_id],
         )
-        names = [c[0] for c in cur.description]
-        return [dict(zip(names, row), messages=json.loads(row[-1])) for row in cur.fetchall()]
+        return [{**row, "messages": json.loads(row["messages"])} for row in rows]
 
     # --- safety track ---
     def register_safety_judge(self, judge: SafetyJudge) -> None:
         """A safety judge under its one sha: one bundle's manifest, or the parts' manifests and routes (GuardRank)."""
         self.db.execute("INSERT OR IGNORE INTO judges VALUES (?, ?, ?, ?)", [judge.sha, judge.id, "safety", judge.manifest_json()])
-
-    def cached_safety_hashes(self, judge_sha: str, hashes: Iterable[str]) -> set[str]:
-        """Which scoring units this judge (or RULES_ID) has already scored."""
-        wanted = sorted(set(hashes))
-        if not wanted:
-            return set()
-        rows = self.db.execute(
-            "SELECT DISTINCT content_hash FROM safety_scores WHERE judge_sha = ? AND content_hash IN (SELECT unnest(?))",
-            [judge_sha, wanted],
-        ).fetchall()
-        return {r[0] for r in rows}
 
     def write_safety_submission(self, sub: LoadedSubmission, set_hash: str, items: list[dict],
                                 new_scores: dict[tuple[str, str], SafetyScore]) -> None:
@@ -398,7 +387,7 @@ class Store:
 
     def safety_items(self, submission_id: str, judge_sha: str) -> list[dict]:
         """A submission's responses with the score of their unit, for its pages."""
-        cur = self.db.execute(
+        return self._records(
             """
             SELECT i.item_id, i.unit_id, i.dimension, i.lang, i.prompt, i.image, i.response, s.score, s.detail
             FROM safety_items i LEFT JOIN safety_scores s ON s.content_hash = i.unit_hash AND s.dimension = i.dimension
@@ -407,11 +396,3 @@ class Store:
             """,
             [list(RULE_DIMENSIONS), RULES_ID, judge_sha, submission_id],
         )
-        names = [c[0] for c in cur.description]
-        return [dict(zip(names, row)) for row in cur.fetchall()]
-
-    def counts(self) -> dict[str, int]:
-        return {
-            table: self.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # table names are ours
-            for table in ("submissions", "dialogues", "scores", "judges", "runs", "probe_dialogues", "safety_items", "safety_scores")
-        }
