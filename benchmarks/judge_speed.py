@@ -75,7 +75,7 @@ def main() -> None:
     from judge.bundle import JudgeBundle
     from judge.runtime import OnnxJudge
     from judge.segments import round_segments
-    from judge.train.build import pruned_encoder
+    from judge.train.build import judge_encoder
     from judge.train.net import FrozenHeadJudge
     from judge.train.recipe import ESC
     from judge.transcript import read_transcripts
@@ -94,7 +94,7 @@ def main() -> None:
     n_tokens = int(sum(m.sum() for _, _, m in plan))
 
     heads = np.load(args.trained / ESC.name / "heads.npz")
-    bert, _, _ = pruned_encoder(ESC.layers, args.trained / "cache")
+    bert, _, _, _ = judge_encoder(ESC, args.trained / "cache", smoke=False)
     model = FrozenHeadJudge(bert, (ESC.layers,), heads["weight"], heads["bias"], 5).eval()
 
     def run_onnx():

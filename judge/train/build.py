@@ -11,6 +11,7 @@ from tokenizers import Tokenizer
 
 from judge.train import data as D
 from judge.train.base import load_base
+from judge.train.finetune import TuneConfig, tuned_encoder, zh_safety_items
 from judge.train.features import encode_items, export_window_encoder
 from judge.train.recipe import (Recipe, esc_segments, esc_targets, fit_heads, llm_groups, pool_groups,
                                 safety_segments, safety_targets, save_heads, train_safety_items)
@@ -43,14 +44,27 @@ def pruned_encoder(layers: int, cache: Path, smoke: bool = False):
     return bert.eval(), prune_tokenizer(tok_json, keep), keep
 
 
-def cached_features(name: str, recipe: Recipe, bert, tok_json: str, items: list[list[str]], cache: Path, threads: int, log):
-    """Window features of `items` at the recipe's last layer, computed once and cached as npz."""
+def judge_encoder(recipe: Recipe, cache: Path, smoke: bool, seed: int = 0, train: bool = False, log=print):
+    """(encoder, pruned tokenizer.json, kept ids, encoder tag): the pruned base, fine-tuned if the recipe says so.
+
+    With train=False the tuned weights must already be cached (export runs after train)."""
+    bert, tok_json, keep = pruned_encoder(recipe.layers, cache, smoke)
+    if not recipe.tuned:
+        return bert, tok_json, keep, "base"
+    cfg = TuneConfig(recipe.layers, recipe.max_tokens, seed=seed, **({"limit": 40, "epochs": 1} if smoke else {}))
+    bert = tuned_encoder(bert, tok_json, keep, recipe.template, cfg, cache, train, log)
+    return bert, tok_json, keep, cfg.digest(keep)
+
+
+def cached_features(name: str, recipe: Recipe, encoder: tuple, items: list[list[str]], cache: Path, threads: int, log):
+    """Window features of `items` at the recipe's last layer, computed once per encoder and cached as npz."""
+    bert, tok_json, _, tag = encoder
     digest = hashlib.sha256(json.dumps(items, ensure_ascii=False).encode()).hexdigest()[:12]
-    path = cache / f"{name}-{recipe.layers}L-{recipe.max_tokens}T-{digest}.npz"
+    path = cache / f"{name}-{recipe.layers}L-{recipe.max_tokens}T-{tag}-{digest}.npz"
     if path.exists():
         z = np.load(path)
         return z["feats"].astype(np.float32), z["owner"]
-    onnx_path = cache / f"window-{recipe.layers}L.onnx"
+    onnx_path = cache / f"window-{recipe.layers}L-{tag}.onnx"
     if not onnx_path.exists():
         export_window_encoder(bert, (recipe.layers,), onnx_path)
     feats, owner = encode_items(onnx_path, Tokenizer.from_str(tok_json), items, recipe.max_tokens, threads,
@@ -67,7 +81,8 @@ def train(recipe: Recipe, out: Path, cache: Path, seed: int, threads: int, smoke
     """Fit one judge's heads on the training side and save them with the pruned tokenizer."""
     cache.mkdir(parents=True, exist_ok=True)
     n = 40 if smoke else None
-    bert, tok_json, keep = pruned_encoder(recipe.layers, cache, smoke)
+    encoder = judge_encoder(recipe, cache, smoke, seed, train=True, log=log)
+    _, tok_json, keep, _ = encoder
     safety = D.load_safety(seed=seed)
     safety_train = limit(train_safety_items(safety, recipe.gptfuzz_per_prompt), n)
     if recipe.track == "esc":
@@ -75,21 +90,23 @@ def train(recipe: Recipe, out: Path, cache: Path, seed: int, threads: int, smoke
         if smoke:  # both successful and failed sessions
             esconv = esconv[: n // 2] + esconv[-n // 2 :]
         epitome = limit(D.load_epitome(seed=seed), n)
-        fe, oe = cached_features("esconv", recipe, bert, tok_json, [esc_segments(i, recipe.template) for i in esconv], cache, threads, log)
-        fp, op = cached_features("epitome", recipe, bert, tok_json, [esc_segments(i, recipe.template) for i in epitome], cache, threads, log)
+        fe, oe = cached_features("esconv", recipe, encoder, [esc_segments(i, recipe.template) for i in esconv], cache, threads, log)
+        fp, op = cached_features("epitome", recipe, encoder, [esc_segments(i, recipe.template) for i in epitome], cache, threads, log)
         llm = [[recipe.template.format(user=i.prompt, assistant=i.response)] for i in safety_train]
-        fs, os_ = cached_features("safety-train", recipe, bert, tok_json, llm, cache, threads, log)
+        fs, os_ = cached_features("safety-train", recipe, encoder, llm, cache, threads, log)
         groups = llm_groups(safety_train, 5, seed)
         x = np.concatenate([pool_items(fe, oe, len(esconv)), pool_items(fp, op, len(epitome)), pool_groups(fs, os_, groups)])
         keys = [i.key for i in esconv] + [i.key for i in epitome] + [f"llm/{g[0]}" for g in groups]
         train_rows = np.array([not i.valid for i in esconv] + [not i.valid for i in epitome] + [True] * len(groups))
         targets = esc_targets(esconv, epitome, len(groups))
     else:
-        fs, os_ = cached_features("safety-train", recipe, bert, tok_json, [safety_segments(i, recipe.template) for i in safety_train], cache, threads, log)
-        x = pool_items(fs, os_, len(safety_train))
-        keys = [i.key for i in safety_train]
-        train_rows = np.ones(len(safety_train), dtype=bool)
-        targets = safety_targets(safety_train)
+        zh = limit(zh_safety_items(), n)
+        fs, os_ = cached_features("safety-train", recipe, encoder, [safety_segments(i, recipe.template) for i in safety_train], cache, threads, log)
+        fz, oz = cached_features("zh-train", recipe, encoder, [safety_segments(i, recipe.template) for i in zh], cache, threads, log)
+        x = np.concatenate([pool_items(fs, os_, len(safety_train)), pool_items(fz, oz, len(zh))])
+        keys = [i.key for i in safety_train + zh]
+        train_rows = np.ones(len(keys), dtype=bool)
+        targets = safety_targets(safety_train + zh)
     targets = {d: (y, np.where(train_rows, w, 0.0)) for d, (y, w) in targets.items()}
     weight, bias, info = fit_heads(x, targets, keys, recipe.dims, seed)
     save_heads(out, recipe, weight, bias, info, keep, tok_json)
@@ -112,7 +129,7 @@ def export(recipe: Recipe, trained: Path, out: Path, fp32: Path, cache: Path, ma
 
     torch.manual_seed(0)
     z = np.load(trained / "heads.npz")
-    bert, tok_json, keep = pruned_encoder(recipe.layers, cache, smoke)
+    bert, tok_json, keep, _ = judge_encoder(recipe, cache, smoke)
     if list(z["keep"]) != list(keep):
         raise RuntimeError("the cached vocabulary differs from the one the heads were trained with")
     model = FrozenHeadJudge(bert, (recipe.layers,), z["weight"], z["bias"], max(len(l) for l in recipe.labels)).eval()
@@ -193,7 +210,7 @@ def manifest_fields(recipe: Recipe, extra: dict) -> dict:
         "track": recipe.track,
         "test_only": False,
         "description": (
-            "Frozen multilingual-e5-small (first 6 layers, pruned vocabulary, int8) with ridge heads; "
+            "multilingual-e5-small (first 4 layers, pruned vocabulary, fine-tuned on the safety sets and EPITOME, int8) with ridge heads; "
             + ("scores the 7 ESC-Eval dimensions 0-4 from one segment per assistant turn." if recipe.track == "esc"
                else "scores GuardRank's privacy, bias, toxicity, legality 0-3 and hallucination 0/1 for a (prompt, response).")
         ),

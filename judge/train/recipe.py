@@ -1,8 +1,9 @@
-"""The two default judges as recipes, and `train`: base encoder -> pruned vocab -> cached features -> heads.
+"""The two default judges as recipes, and `train`: base encoder -> pruned vocab -> fine-tuned encoder -> heads.
 
-Both judges share one frozen encoder (the first 6 of multilingual-e5-small's 12 layers, vocabulary
-pruned) and differ only in their templates, training data and heads. Everything is seeded and
-closed form, so one command reproduces the heads bit for bit given the same features.
+Both judges share one encoder (the first 4 of multilingual-e5-small's 12 layers, vocabulary pruned,
+fine-tuned once by judge.train.finetune) and differ only in their templates, training data and
+heads. The heads are closed form on cached features and everything is seeded, so one command
+reproduces the judges.
 """
 from __future__ import annotations
 
@@ -34,9 +35,10 @@ class Recipe:
     labels: tuple[tuple[int, ...], ...]
     template: str
     unit: str
-    layers: int = 6
+    layers: int = 4
     max_tokens: int = 128
     gptfuzz_per_prompt: int = 15
+    tuned: bool = True  # encoder fine-tuned by judge.train.finetune (False: the frozen base)
 
 
 ESC = Recipe("esc-lite", "esc", ESC_DIMS, tuple((0, 1, 2, 3, 4) for _ in ESC_DIMS),
@@ -123,14 +125,31 @@ def esc_targets(esconv: list[D.EscItem], epitome: list[D.EscItem], n_llm: int) -
     return t
 
 
+def harmful_balance(items: list[D.SafetyItem]) -> np.ndarray:
+    """Row weights: harmful rows of each source weigh sqrt(safe / harmful) of that source.
+
+    Do-Not-Answer has about 30 safe answers per harmful one, GPTFuzz about 2; unweighted, the heads
+    learn GPTFuzz's jailbreak compliance and rank Do-Not-Answer's rarer, subtler harms poorly."""
+    src = np.array([it.source for it in items])
+    harmful = np.array([it.harmful for it in items], dtype=bool)
+    w = np.ones(len(items))
+    for s in set(src):
+        pos, neg = (harmful & (src == s)).sum(), (~harmful & (src == s)).sum()
+        if pos and neg:
+            w[harmful & (src == s)] = np.sqrt(neg / pos)
+    return w
+
+
 def safety_targets(items: list[D.SafetyItem]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Harm 0-3 for the four graded dimensions, harmful 0/1 for hallucination; matching DNA risk areas weigh 3x."""
+    """Harm 0-3 for the four graded dimensions, harmful 0/1 for hallucination; matching DNA risk areas weigh 3x,
+    harmful rows are balanced per source (harmful_balance)."""
     harm = np.array([it.harm for it in items], dtype=np.float64)
     harmful = np.array([it.harmful for it in items], dtype=np.float64)
+    balance = harmful_balance(items)
     out = {}
     for dim in SAFETY_DIMS:
         w = np.array([3.0 if dim in np.atleast_1d(RISK_AREA_DIM.get(it.risk_area, ())) else 1.0 for it in items])
-        out[dim] = (harmful if dim == "hallucination" else harm, w)
+        out[dim] = (harmful if dim == "hallucination" else harm, w * balance)
     return out
 
 

@@ -1,0 +1,193 @@
+"""Fine-tune the shared encoder once on the short labelled pairs, before the heads are fitted.
+
+Frozen multilingual-e5 features barely tell a harmful answer from a refusal (Do-Not-Answer AUC 0.74
+with ridge heads) and rank EPITOME empathy only loosely, because e5 was trained for retrieval, not
+for judging replies. One multi-task pass over the training side of the safety sets (harm 0-3 and
+harmful 0/1), the hand-written Chinese safety pairs and EPITOME (empathy level sum) teaches the
+encoder what the judges look for; the per-dimension heads are then fitted in closed form on its
+features as before (judge.train.recipe). ESConv is left out here, so its sessions stay a clean test
+of whether the tuned features carry over to whole dialogues.
+
+Word embeddings stay frozen, so pieces the English-heavy training data never shows (most Chinese
+ones) keep their pretrained, cross-lingually aligned vectors. Runs are seeded and checkpointed:
+an interrupted run resumes from its last checkpoint.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from tokenizers import Tokenizer
+from torch import nn
+from tqdm import tqdm
+
+from judge.train import data as D
+
+ZH_TRAIN = Path(__file__).with_name("zh_safety_train.jsonl")
+TASKS = ("harm", "harmful", "empathy")
+
+
+@dataclass(frozen=True)
+class TuneConfig:
+    """Everything that decides the tuned weights; its digest names the checkpoint."""
+
+    layers: int
+    max_tokens: int
+    epochs: int = 2
+    batch: int = 16
+    lr: float = 4e-5
+    head_lr: float = 1e-3
+    gptfuzz_per_prompt: int = 30
+    seed: int = 0
+    limit: int | None = None
+
+    def digest(self, vocab: list[int]) -> str:
+        blob = json.dumps([asdict(self), hashlib.sha256(json.dumps(vocab).encode()).hexdigest()])
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    target: tuple[float, float, float]  # harm / 3, harmful, empathy level sum / 6
+    mask: tuple[float, float, float]  # which targets this example has
+
+
+def zh_safety_items() -> list[D.SafetyItem]:
+    """Hand-written Chinese training pairs (prompts disjoint from the Chinese test set)."""
+    rows = [json.loads(line) for line in ZH_TRAIN.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [D.SafetyItem(f"zh-train/{r['prompt']}", "zh", r["prompt"], r["response"], D.label_harm(r["harmful"], True, True),
+                         r["harmful"]) for r in rows]
+
+
+def pair_text(template: str, first: str, second: str) -> str:
+    """A (seeker, reply) or (prompt, response) pair in either judge's template; both render the same text."""
+    return template.format(user=first, assistant=second, prompt=first, response=second, dimension="")
+
+
+def examples(template: str, cfg: TuneConfig) -> list[Example]:
+    """Training side only: safety items (GPTFuzz capped per prompt), Chinese pairs, EPITOME pairs."""
+    from judge.train.recipe import train_safety_items
+
+    safety = train_safety_items(D.load_safety(seed=cfg.seed), cfg.gptfuzz_per_prompt) + zh_safety_items()
+    epitome = [it for it in D.load_epitome(seed=cfg.seed) if not it.valid]
+    if cfg.limit:
+        safety, epitome = safety[: cfg.limit], epitome[: cfg.limit]
+    out = [Example(pair_text(template, it.prompt, it.response), (it.harm / 3, float(it.harmful), 0.0), (1.0, 1.0, 0.0))
+           for it in safety]
+    out += [Example(pair_text(template, u, a), (0.0, 0.0, it.labels["level_sum"] / 6), (0.0, 0.0, 1.0))
+            for it in epitome for u, a in it.rounds]
+    return out
+
+
+class TaskModel(nn.Module):
+    """Encoder, token mean, one output per task (the tuning heads are thrown away afterwards)."""
+
+    def __init__(self, bert):
+        super().__init__()
+        self.bert = bert
+        self.head = nn.Linear(bert.config.hidden_size, len(TASKS))
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
+        w = mask.unsqueeze(-1).to(hidden.dtype)
+        return self.head((hidden * w).sum(1) / w.sum(1).clamp(min=1.0))
+
+
+def loss_fn(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Squared error for the graded targets, cross-entropy for harmful; only where the example has a label."""
+    harm = (torch.sigmoid(out[:, 0]) - target[:, 0]) ** 2
+    harmful = nn.functional.binary_cross_entropy_with_logits(out[:, 1], target[:, 1], reduction="none")
+    empathy = (torch.sigmoid(out[:, 2]) - target[:, 2]) ** 2
+    per = torch.stack([4 * harm, harmful, 4 * empathy], 1) * mask
+    return per.sum() / mask.sum().clamp(min=1.0)
+
+
+def batches(lengths: list[int], size: int, rng: random.Random) -> list[list[int]]:
+    """Shuffled batches of similar length (sorted within chunks of 50 batches), so padding stays small."""
+    order = list(range(len(lengths)))
+    rng.shuffle(order)
+    chunk = size * 50
+    out = []
+    for start in range(0, len(order), chunk):
+        part = sorted(order[start : start + chunk], key=lambda i: lengths[i])
+        out += [part[i : i + size] for i in range(0, len(part), size)]
+    rng.shuffle(out)
+    return out
+
+
+def finetune(bert, tokenizer: Tokenizer, items: list[Example], cfg: TuneConfig, work: Path, log=print):
+    """Train `bert` in place on `items`; checkpoints in `work` every 100 steps, resumed when present."""
+    torch.manual_seed(cfg.seed)
+    tokenizer.no_padding()
+    tokenizer.enable_truncation(cfg.max_tokens)
+    ids = [e.ids for e in tokenizer.encode_batch([x.text for x in items])]
+    target = torch.tensor([x.target for x in items], dtype=torch.float32)
+    mask = torch.tensor([x.mask for x in items], dtype=torch.float32)
+    model = TaskModel(bert)
+    bert.embeddings.word_embeddings.weight.requires_grad_(False)
+    params = [p for n, p in bert.named_parameters() if p.requires_grad]
+    opt = torch.optim.AdamW([{"params": params, "lr": cfg.lr}, {"params": model.head.parameters(), "lr": cfg.head_lr}],
+                            weight_decay=0.01)
+    rng = random.Random(cfg.seed)
+    plan = [b for _ in range(cfg.epochs) for b in batches([len(i) for i in ids], cfg.batch, rng)]
+    warmup = max(1, len(plan) // 20)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min((s + 1) / warmup, max(0.0, (len(plan) - s) / max(1, len(plan) - warmup))))
+    ckpt = work / "checkpoint.pt"
+    step = 0
+    if ckpt.exists():
+        state = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        sched.load_state_dict(state["sched"])
+        step = state["step"]
+        log(f"resuming fine-tuning at step {step}/{len(plan)}")
+    model.train()
+    running = None
+    with tqdm(total=len(plan), initial=step, desc="fine-tune", mininterval=10) as bar:
+        for step in range(step, len(plan)):
+            batch = plan[step]
+            width = max(len(ids[i]) for i in batch)
+            x = torch.zeros((len(batch), width), dtype=torch.long)
+            m = torch.zeros_like(x)
+            for r, i in enumerate(batch):
+                x[r, : len(ids[i])] = torch.tensor(ids[i])
+                m[r, : len(ids[i])] = 1
+            loss = loss_fn(model(x, m), target[batch], mask[batch])
+            opt.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            value = loss.item()
+            running = value if running is None else 0.98 * running + 0.02 * value
+            bar.set_postfix(loss=f"{running:.4f}")
+            bar.update(1)
+            if (step + 1) % 100 == 0:
+                torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step + 1},
+                           ckpt)
+    model.eval()
+    return bert.eval()
+
+
+def tuned_encoder(bert, tok_json: str, keep: list[int], template: str, cfg: TuneConfig, cache: Path, train: bool, log=print):
+    """The encoder with its tuned weights: from the cache, or (train=True) fine-tuned now and cached."""
+    work = cache / f"tuned-{cfg.digest(keep)}"
+    final = work / "encoder.pt"
+    if not final.exists():
+        if not train:
+            raise FileNotFoundError(f"{final} is missing: run `judge train` first (it fine-tunes the encoder)")
+        work.mkdir(parents=True, exist_ok=True)
+        (work / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
+        items = examples(template, cfg)
+        log(f"fine-tuning the encoder on {len(items)} pairs, {cfg.epochs} epochs ({work})")
+        finetune(bert, Tokenizer.from_str(tok_json), items, cfg, work, log)
+        torch.save(bert.state_dict(), final)
+    bert.load_state_dict(torch.load(final, weights_only=True))
+    return bert.eval()
+
