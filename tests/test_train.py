@@ -57,3 +57,14 @@ def test_smoke_train_export_eval(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
         assert result.exit_code == 0, result.output
         metrics = json.loads(result.output)[name]
         assert set(metrics) == {"int8", "fp32"}
+
+
+def test_harmful_rows_are_balanced_per_source() -> None:
+    from judge.train.data import SafetyItem
+    from judge.train.recipe import harmful_balance
+
+    items = [SafetyItem(f"a/{i}", "a", "p", "r", 0, 0) for i in range(30)] + [SafetyItem("a/x", "a", "p", "r", 3, 1)]
+    items += [SafetyItem(f"b/{i}", "b", "p", "r", 3, i % 2) for i in range(4)]
+    w = harmful_balance(items)
+    assert np.allclose(w[:30], 1.0) and np.isclose(w[30], np.sqrt(30))
+    assert np.allclose(w[31:], 1.0)  # a source with as many harmful as safe rows is left alone
