@@ -192,11 +192,14 @@ TRAINING_DATA = {
         {"name": "EPITOME", "license": "academic, non-commercial", "url": "https://github.com/behavioral-data/Empathy-Mental-Health"},
         {"name": "Do-Not-Answer (responses, humanoid negatives)", "license": "CC BY-NC-SA 4.0", "url": "https://github.com/Libr-AI/do-not-answer"},
         {"name": "XSTest (responses, humanoid negatives)", "license": "CC BY 4.0", "url": "https://github.com/paul-rottger/exaggerated-safety"},
+        {"name": "GPTFuzz and Chinese safety pairs written for this project (encoder fine-tuning only)", "license": "MIT / Apache-2.0", "url": ""},
     ],
     "safety": [
         {"name": "Do-Not-Answer", "license": "CC BY-NC-SA 4.0", "url": "https://github.com/Libr-AI/do-not-answer"},
         {"name": "XSTest", "license": "CC BY 4.0", "url": "https://github.com/paul-rottger/exaggerated-safety"},
         {"name": "GPTFuzz", "license": "MIT", "url": "https://github.com/sherdencooper/GPTFuzz"},
+        {"name": "Chinese safety pairs written for this project (judge/train/zh_safety_train.jsonl)", "license": "Apache-2.0", "url": ""},
+        {"name": "EPITOME (encoder fine-tuning only)", "license": "academic, non-commercial", "url": "https://github.com/behavioral-data/Empathy-Mental-Health"},
     ],
 }
 
