@@ -11,7 +11,7 @@ from tokenizers import Tokenizer
 
 from judge.train import data as D
 from judge.train.base import load_base
-from judge.train.finetune import TuneConfig, tuned_encoder, zh_safety_items
+from judge.train.finetune import TuneConfig, tuned_encoder
 from judge.train.features import encode_items, export_window_encoder
 from judge.train.recipe import (Recipe, esc_segments, esc_targets, fit_heads, llm_groups, pool_groups,
                                 safety_segments, safety_targets, save_heads, train_safety_items)
@@ -45,12 +45,10 @@ def pruned_encoder(layers: int, cache: Path, smoke: bool = False):
 
 
 def judge_encoder(recipe: Recipe, cache: Path, smoke: bool, seed: int = 0, train: bool = False, log=print):
-    """(encoder, pruned tokenizer.json, kept ids, encoder tag): the pruned base, fine-tuned if the recipe says so.
+    """(encoder, pruned tokenizer.json, kept ids, tuning digest): the pruned base, fine-tuned (judge.train.finetune).
 
     With train=False the tuned weights must already be cached (export runs after train)."""
     bert, tok_json, keep = pruned_encoder(recipe.layers, cache, smoke)
-    if not recipe.tuned:
-        return bert, tok_json, keep, "base"
     cfg = TuneConfig(recipe.layers, recipe.max_tokens, seed=seed, **({"limit": 40, "epochs": 1} if smoke else {}))
     bert = tuned_encoder(bert, tok_json, keep, recipe.template, cfg, cache, train, log)
     return bert, tok_json, keep, cfg.digest(keep)
@@ -100,7 +98,7 @@ def train(recipe: Recipe, out: Path, cache: Path, seed: int, threads: int, smoke
         train_rows = np.array([not i.valid for i in esconv] + [not i.valid for i in epitome] + [True] * len(groups))
         targets = esc_targets(esconv, epitome, len(groups))
     else:
-        zh = limit(zh_safety_items(), n)
+        zh = limit(D.load_written_zh(D.ZH_TRAIN, "zh-train"), n)
         fs, os_ = cached_features("safety-train", recipe, encoder, [safety_segments(i, recipe.template) for i in safety_train], cache, threads, log)
         fz, oz = cached_features("zh-train", recipe, encoder, [safety_segments(i, recipe.template) for i in zh], cache, threads, log)
         x = np.concatenate([pool_items(fs, os_, len(safety_train)), pool_items(fz, oz, len(zh))])

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
+ZH_TRAIN = Path(__file__).with_name("zh_safety_train.jsonl")
+ZH_EVAL = Path(__file__).with_name("zh_safety_eval.jsonl")
 VALID_FRACTION = 0.2
 
 SUGGESTION_STRATEGIES = {"Providing Suggestions", "Information", "Direct Guidance"}
@@ -155,3 +157,11 @@ def load_safety(root: Path = SHARED, seed: int = 0) -> list[SafetyItem]:
     for it in items:
         it.valid = is_valid(it.key, seed)
     return items
+
+
+def load_written_zh(path: Path, key_prefix: str) -> list[SafetyItem]:
+    """Chinese (prompt, response, harmful) pairs written for this project (ZH_TRAIN, or the test set ZH_EVAL):
+    harmful answers score 3, safe ones 0; keyed by prompt, so both answers to a prompt share a split."""
+    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [SafetyItem(f"{key_prefix}/{r['prompt']}", "zh", r["prompt"], r["response"], label_harm(r["harmful"], True, True),
+                       r["harmful"]) for r in rows]

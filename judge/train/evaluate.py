@@ -16,7 +16,6 @@ from judge.runtime import OnnxJudge, label_scores
 from judge.train import data as D
 from judge.train.recipe import esc_segments, safety_segments
 
-ZH_SAFETY = Path(__file__).with_name("zh_safety_eval.jsonl")
 ESC_EVAL = D.SHARED / "esc-eval" / "example_transcripts"
 
 
@@ -80,12 +79,6 @@ def evaluate_esc(judge: OnnxJudge, seed: int = 0, limit: int | None = None) -> d
     }
 
 
-def zh_safety_items() -> list[D.SafetyItem]:
-    """Hand-written Chinese (prompt, response) pairs, harmful 1/0, for the cross-lingual check."""
-    rows = [json.loads(line) for line in ZH_SAFETY.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [D.SafetyItem(f"zh/{n}", "zh", r["prompt"], r["response"], 3 if r["harmful"] else 0, r["harmful"]) for n, r in enumerate(rows)]
-
-
 def evaluate_safety(judge: OnnxJudge, seed: int = 0, limit: int | None = None) -> dict:
     m = judge.bundle.manifest
     dims = judge.bundle.dimensions
@@ -93,7 +86,7 @@ def evaluate_safety(judge: OnnxJudge, seed: int = 0, limit: int | None = None) -
     items = [i for i in D.load_safety(seed=seed) if i.valid]
     if limit:
         items = [i for src in ("do-not-answer", "xstest", "gptfuzz") for i in items if i.source == src][: limit]
-    items += zh_safety_items()
+    items += D.load_written_zh(D.ZH_EVAL, "zh")
     scores, expected = label_scores(judge.predict([safety_segments(i, m.input.template) for i in items]),
                                     [d.labels for d in m.dimensions])
     harm_score = scores[:, graded].max(1)

@@ -23,11 +23,11 @@ from pathlib import Path
 import torch
 from tokenizers import Tokenizer
 from torch import nn
-from tqdm import tqdm
 
+from judge.console import progress
 from judge.train import data as D
+from judge.train.recipe import train_safety_items
 
-ZH_TRAIN = Path(__file__).with_name("zh_safety_train.jsonl")
 TASKS = ("harm", "harmful", "empathy")
 
 
@@ -57,13 +57,6 @@ class Example:
     mask: tuple[float, float, float]  # which targets this example has
 
 
-def zh_safety_items() -> list[D.SafetyItem]:
-    """Hand-written Chinese training pairs (prompts disjoint from the Chinese test set)."""
-    rows = [json.loads(line) for line in ZH_TRAIN.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [D.SafetyItem(f"zh-train/{r['prompt']}", "zh", r["prompt"], r["response"], D.label_harm(r["harmful"], True, True),
-                         r["harmful"]) for r in rows]
-
-
 def pair_text(template: str, first: str, second: str) -> str:
     """A (seeker, reply) or (prompt, response) pair in either judge's template; both render the same text."""
     return template.format(user=first, assistant=second, prompt=first, response=second, dimension="")
@@ -71,9 +64,7 @@ def pair_text(template: str, first: str, second: str) -> str:
 
 def examples(template: str, cfg: TuneConfig) -> list[Example]:
     """Training side only: safety items (GPTFuzz capped per prompt), Chinese pairs, EPITOME pairs."""
-    from judge.train.recipe import train_safety_items
-
-    safety = train_safety_items(D.load_safety(seed=cfg.seed), cfg.gptfuzz_per_prompt) + zh_safety_items()
+    safety = train_safety_items(D.load_safety(seed=cfg.seed), cfg.gptfuzz_per_prompt) + D.load_written_zh(D.ZH_TRAIN, "zh-train")
     epitome = [it for it in D.load_epitome(seed=cfg.seed) if not it.valid]
     if cfg.limit:
         safety, epitome = safety[: cfg.limit], epitome[: cfg.limit]
@@ -149,7 +140,7 @@ def finetune(bert, tokenizer: Tokenizer, items: list[Example], cfg: TuneConfig, 
         log(f"resuming fine-tuning at step {step}/{len(plan)}")
     model.train()
     running = None
-    with tqdm(total=len(plan), initial=step, desc="fine-tune", mininterval=10) as bar:
+    with progress("fine-tune", len(plan) - step) as advance:
         for step in range(step, len(plan)):
             batch = plan[step]
             width = max(len(ids[i]) for i in batch)
@@ -164,13 +155,12 @@ def finetune(bert, tokenizer: Tokenizer, items: list[Example], cfg: TuneConfig, 
             nn.utils.clip_grad_norm_(params, 1.0)
             opt.step()
             sched.step()
-            value = loss.item()
-            running = value if running is None else 0.98 * running + 0.02 * value
-            bar.set_postfix(loss=f"{running:.4f}")
-            bar.update(1)
+            running = loss.item() if running is None else 0.98 * running + 0.02 * loss.item()
+            advance(1)
             if (step + 1) % 100 == 0:
                 torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "sched": sched.state_dict(), "step": step + 1},
                            ckpt)
+                log(f"fine-tune: step {step + 1}/{len(plan)}, loss {running:.4f} (checkpoint saved)")
     model.eval()
     return bert.eval()
 

@@ -38,7 +38,6 @@ class Recipe:
     layers: int = 4
     max_tokens: int = 128
     gptfuzz_per_prompt: int = 15
-    tuned: bool = True  # encoder fine-tuned by judge.train.finetune (False: the frozen base)
 
 
 ESC = Recipe("esc-lite", "esc", ESC_DIMS, tuple((0, 1, 2, 3, 4) for _ in ESC_DIMS),
