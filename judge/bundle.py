@@ -47,6 +47,7 @@ class Manifest(BaseModel):
     description: str = ""
     dimensions: list[DimensionSpec] = Field(min_length=1)
     model: str
+    head: str | None = None  # with a head graph, `model` encodes single windows (see judge.runtime)
     tokenizer: str
     input: InputSpec
     base: str = ""

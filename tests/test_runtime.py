@@ -92,3 +92,43 @@ def test_tampered_bundle_is_refused(torch_and_onnx, tmp_path: Path) -> None:
     manifest = json.loads((copy / "manifest.json").read_text())
     write_manifest(copy, {k: v for k, v in manifest.items() if k not in ("format", "files")})
     assert JudgeBundle.load(copy).sha != bundle.sha
+
+
+@pytest.fixture(scope="module")
+def windowed(tmp_path_factory: pytest.TempPathFactory):
+    """A bundle shaped like the shipped ones: window encoder + pooled heads, from the export code."""
+    from judge.train.features import WindowEncoder, export_window_encoder
+    from judge.train.net import PooledHeads, export_heads
+
+    torch.manual_seed(2)
+    folder = tmp_path_factory.mktemp("windowed")
+    tokenizer = build_tokenizer(folder / "tokenizer.json")
+    encoder = BertModel(BertConfig(vocab_size=400, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                   intermediate_size=64, max_position_embeddings=64), add_pooling_layer=False).eval()
+    rng = np.random.default_rng(0)
+    heads = PooledHeads(rng.normal(size=(64, 3)) * 0.3, rng.normal(size=3) + 2, 5).eval()
+    bundle_dir = folder / "bundle"
+    bundle_dir.mkdir()
+    shutil.copyfile(tokenizer, bundle_dir / "tokenizer.json")
+    export_window_encoder(encoder, (2,), bundle_dir / "model.onnx")
+    export_heads(heads, 32, bundle_dir / "head.onnx")
+    write_manifest(bundle_dir, {
+        "name": "w", "version": "0", "track": "esc", "test_only": True, "model": "model.onnx", "head": "head.onnx",
+        "tokenizer": "tokenizer.json", "dimensions": [{"name": n, "labels": [0, 1, 2, 3, 4]} for n in ("fluency", "empathy", "overall")],
+        "input": {"unit": "round", "template": "{user} [SEP] {assistant}", "max_tokens": 16},
+    })
+    return WindowEncoder(encoder, (2,)).eval(), heads, JudgeBundle.load(bundle_dir)
+
+
+def test_windowed_bundle_matches_torch_item_by_item(windowed) -> None:
+    encoder, heads, bundle = windowed
+    judge = OnnxJudge(bundle)
+    items = [["I feel lonely [SEP] I am here for you"], ["a", " ".join(["my exams worry me"] * 9), "我很难过 [SEP] 我在听"], ["x"] * 4]
+    got = judge.predict(items)
+    for i, segments in enumerate(items):
+        with torch.no_grad():
+            feats = torch.cat([encoder(torch.tensor([w]), torch.ones((1, len(w)), dtype=torch.long)) for w in judge.windows(segments)])
+            expected = heads(feats.unsqueeze(0), torch.ones((1, len(feats)))).numpy()[0]
+        np.testing.assert_allclose(got[i], expected, atol=1e-4)
+    one_by_one = np.concatenate([OnnxJudge(bundle, max_batch_tokens=1).predict([it]) for it in items])
+    np.testing.assert_allclose(got, one_by_one, atol=1e-4)

@@ -4,16 +4,19 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 from tokenizers import Tokenizer
 
+from judge.bundle import write_manifest
 from judge.train import data as D
 from judge.train.base import load_base
 from judge.train.finetune import TuneConfig, tuned_encoder
 from judge.train.features import encode_items, export_window_encoder
-from judge.train.recipe import (Recipe, esc_segments, esc_targets, fit_heads, llm_groups, pool_groups,
+from judge.train.features import windows as feature_windows
+from judge.train.recipe import (RECIPES, Recipe, esc_segments, esc_targets, fit_heads, llm_groups, pool_groups,
                                 safety_segments, safety_targets, save_heads, train_safety_items)
 from judge.train.vocab import kept_ids, prune_embeddings, prune_tokenizer, shared_texts, wordfreq_texts
 from judge.train.fit import pool_items
@@ -112,40 +115,46 @@ def train(recipe: Recipe, out: Path, cache: Path, seed: int, threads: int, smoke
     return info
 
 
+def calibration_windows(tok_json: str, max_tokens: int, seed: int, n: int) -> list[list[int]]:
+    """First windows of n training-side ESConv segments and n training-side safety pairs, drawn with the seed."""
+    rng = np.random.default_rng(seed)
+    esc = [s for it in D.load_esconv(seed=seed) if not it.valid for s in esc_segments(it, RECIPES["esc"].template)]
+    safety = [s for it in train_safety_items(D.load_safety(seed=seed), RECIPES["safety"].gptfuzz_per_prompt)
+              for s in safety_segments(it, RECIPES["safety"].template)]
+    texts = [pool[i] for pool in (esc, safety) for i in rng.choice(len(pool), min(n, len(pool)), replace=False)]
+    return [w[0] for w in feature_windows(Tokenizer.from_str(tok_json), texts, max_tokens)]
+
+
 def export(recipe: Recipe, trained: Path, out: Path, fp32: Path, cache: Path, manifest_extra: dict, smoke: bool = False,
            log=print) -> Path:
-    """fp32 ONNX of encoder + heads (reference bundle `fp32`), then int8 into the shipped bundle `out`:
-    dynamic int8 for MatMuls and the embedding Gather, weight-only int8 where activations are sensitive."""
-    import onnx
+    """fp32 ONNX of the window encoder and of the pooled heads (reference bundle `fp32`), then the
+    encoder quantized to int8 into the shipped bundle `out` (scheme per recipe, judge.train.quantize)."""
     import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    from judge.export import export_onnx
-    from judge.train.net import FrozenHeadJudge
-    from judge.train.quantize import sensitive_matmuls, weight_only_int8
-    from judge.bundle import write_manifest
+    from judge.train.net import PooledHeads, export_heads
+    from judge.train.quantize import quantize, smooth_down_projections
 
     torch.manual_seed(0)
     z = np.load(trained / "heads.npz")
     bert, tok_json, keep, _ = judge_encoder(recipe, cache, smoke)
     if list(z["keep"]) != list(keep):
         raise RuntimeError("the cached vocabulary differs from the one the heads were trained with")
-    model = FrozenHeadJudge(bert, (recipe.layers,), z["weight"], z["bias"], max(len(l) for l in recipe.labels)).eval()
-    out.mkdir(parents=True, exist_ok=True)
-    fp32.mkdir(parents=True, exist_ok=True)
-    export_onnx(model, fp32 / "model.onnx")
-    exclude, weight_only = sensitive_matmuls(onnx.load(str(fp32 / "model.onnx")))
-    quantize_dynamic(str(fp32 / "model.onnx"), str(out / "model.onnx"), weight_type=QuantType.QInt8,
-                     op_types_to_quantize=["MatMul", "Gather"], per_channel=True, nodes_to_exclude=exclude,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
-    weight_only_int8(out / "model.onnx", weight_only)
-    for folder in (fp32, out):
+    if recipe.quantize == "smoothed":
+        smooth_down_projections(bert, calibration_windows(tok_json, recipe.max_tokens, 0, 16 if smoke else 256), recipe.smooth_alpha)
+    for folder in (out, fp32):
+        if folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True)
         (folder / "tokenizer.json").write_text(tok_json, encoding="utf-8")
+        export_heads(PooledHeads(z["weight"], z["bias"], max(len(l) for l in recipe.labels)), bert.config.hidden_size,
+                     folder / "head.onnx")
+    export_window_encoder(bert, (recipe.layers,), fp32 / "model.onnx")
+    quantize(fp32 / "model.onnx", out / "model.onnx", recipe.quantize)
     fields = manifest_fields(recipe, manifest_extra)
     write_manifest(fp32, {**fields, "name": recipe.name + "-fp32", "test_only": True})
     write_manifest(out, fields)
     write_manifest(out, {**fields, "reference_check": reference_check(recipe, fp32, out)})
-    log(f"{recipe.name}: wrote {out} ({(out / 'model.onnx').stat().st_size / 1e6:.1f} MB) and {fp32}")
+    log(f"{recipe.name}: wrote {out} ({(out / 'model.onnx').stat().st_size / 1e6:.1f} MB, {recipe.quantize} int8) and {fp32}")
     return out
 
 
@@ -217,6 +226,7 @@ def manifest_fields(recipe: Recipe, extra: dict) -> dict:
         ),
         "dimensions": [{"name": d, "labels": list(l)} for d, l in zip(recipe.dims, recipe.labels)],
         "model": "model.onnx",
+        "head": "head.onnx",
         "tokenizer": "tokenizer.json",
         "input": {"unit": recipe.unit, "template": recipe.template, "max_tokens": recipe.max_tokens},
         "base": "intfloat/multilingual-e5-small",

@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from tokenizers import Tokenizer
 
+from judge.runtime import pad_windows, window_batches
+
 
 class WindowEncoder(torch.nn.Module):
     """Token-mean of selected hidden layers for a batch of windows [B, T] -> [B, len(layers)*H]."""
@@ -27,6 +29,9 @@ class WindowEncoder(torch.nn.Module):
 
 
 def export_window_encoder(bert, layers: tuple[int, ...], path: Path) -> Path:
+    """ONNX of WindowEncoder. Exported with eager attention (switched on `bert` in place): the SDPA
+    export adds a mask Where and a NaN guard to every layer, 15% of int8 run time on a CPU."""
+    bert.set_attn_implementation("eager")
     ids = torch.ones((2, 8), dtype=torch.long)
     torch.onnx.export(WindowEncoder(bert, layers).eval(), (ids, torch.ones_like(ids)), str(path),
                       input_names=["input_ids", "attention_mask"], output_names=["pooled"],
@@ -61,25 +66,13 @@ def encode_items(model_path: Path, tokenizer: Tokenizer, items: list[list[str]],
         for seg_windows in windows(tokenizer, segs, max_tokens):
             flat.extend(seg_windows)
             owner.extend([i] * len(seg_windows))
-    order = sorted(range(len(flat)), key=lambda j: len(flat[j]))
     feats = None
-    start = 0
-    while start < len(order):
-        end = start + 1
-        while end < len(order) and (end + 1 - start) * len(flat[order[end]]) <= batch_tokens:
-            end += 1
-        batch = order[start:end]
-        t = len(flat[batch[-1]])
-        ids = np.zeros((len(batch), t), dtype=np.int64)
-        mask = np.zeros_like(ids)
-        for r, j in enumerate(batch):
-            ids[r, : len(flat[j])] = flat[j]
-            mask[r, : len(flat[j])] = 1
-        (out,) = sess.run(None, {"input_ids": ids, "attention_mask": mask})
+    plan = window_batches([len(w) for w in flat], batch_tokens)
+    for n, batch in enumerate(plan):
+        (out,) = sess.run(None, dict(zip(("input_ids", "attention_mask"), pad_windows([flat[j] for j in batch]))))
         if feats is None:
             feats = np.zeros((len(flat), out.shape[1]), dtype=np.float32)
         feats[batch] = out
-        if start // 2000 != end // 2000:
-            log(f"  {end}/{len(flat)} windows")
-        start = end
+        if (n + 1) % 100 == 0:
+            log(f"  {n + 1}/{len(plan)} batches")
     return feats, np.asarray(owner, dtype=np.int64)

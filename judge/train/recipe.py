@@ -38,10 +38,12 @@ class Recipe:
     layers: int = 4
     max_tokens: int = 128
     gptfuzz_per_prompt: int = 15
+    quantize: str = "mixed"  # judge.train.quantize: "smoothed" where held-out metrics stayed within 0.01
+    smooth_alpha: float = 0.75
 
 
 ESC = Recipe("esc-lite", "esc", ESC_DIMS, tuple((0, 1, 2, 3, 4) for _ in ESC_DIMS),
-             "query: {user}\n{assistant}", "round")
+             "query: {user}\n{assistant}", "round", quantize="smoothed")
 SAFETY = Recipe("guard-lite", "safety", SAFETY_DIMS,
                 tuple((0, 1) if d == "hallucination" else (0, 1, 2, 3) for d in SAFETY_DIMS),
                 "query: {prompt}\n{response}", "response")
