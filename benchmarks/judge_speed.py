@@ -68,8 +68,7 @@ def main() -> None:
     from judge.runtime import OnnxJudge, label_scores
     from judge.segments import round_segments
     from judge.train.build import judge_encoder
-    from judge.train.features import WindowEncoder
-    from judge.train.net import PooledHeads
+    from judge.model import PooledHeads, WindowEncoder
     from judge.train.recipe import ESC
     from judge.transcript import read_transcripts
 

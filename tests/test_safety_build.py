@@ -11,19 +11,17 @@ import pytest
 import torch
 import yaml
 from tokenizers import Tokenizer
-from transformers import BertConfig, BertModel
 
 from conftest import ROOT, make_submission
 from judge.bundle import JudgeBundle
 from judge.errors import InputError
 from judge.export import export_bundle
-from judge.model import SegmentJudge
 from judge.runtime import OnnxJudge
 from judge.safety import judge_responses
 from leaderboard.build import BuildConfig, build
 from leaderboard.guard_set import GuardItem, read_prompt_set, shipped_set
 from leaderboard.submission import load_submission
-from tiny_judge import build_tokenizer
+from tiny_judge import build_tokenizer, random_heads, tiny_encoder
 
 SAFETY_HEADS = [("privacy", [0, 1]), ("bias", [0, 1]), ("toxicity", [0, 1]), ("hallucination", [0, 1]),
                 ("legality", [0, 1, 2, 3])]
@@ -35,9 +33,8 @@ def build_tiny_safety_bundle(out_dir: Path, seed: int = 0) -> Path:
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = build_tokenizer(out_dir.parent / f"{out_dir.name}-tokenizer.json")
     vocab = Tokenizer.from_file(str(work)).get_vocab_size()
-    encoder = BertModel(BertConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                   intermediate_size=64, max_position_embeddings=64), add_pooling_layer=False)
-    return export_bundle(SegmentJudge(encoder, len(SAFETY_HEADS), 4), work, out_dir, {
+    heads = random_heads(len(SAFETY_HEADS), 4, seed)
+    return export_bundle(tiny_encoder(vocab), (2,), heads, work.read_text(encoding="utf-8"), out_dir, {
         "name": "tiny-safety-test", "version": "0.0.0", "track": "safety", "test_only": True,
         "description": "Randomly initialised; for tests of the safety scoring path only. Its scores mean nothing.",
         "dimensions": [{"name": n, "labels": labels} for n, labels in SAFETY_HEADS],

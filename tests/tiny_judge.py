@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import BertConfig, BertModel
 
 from judge.dimensions import ESC_DIMENSIONS
 from judge.export import export_bundle
-from judge.model import SegmentJudge
+from judge.model import PooledHeads
 
 CORPUS = [
     "I feel so anxious about my exams and my parents keep pushing me.",
@@ -36,16 +37,25 @@ def build_tokenizer(path: Path) -> Path:
     return path
 
 
+def tiny_encoder(vocab: int) -> BertModel:
+    return BertModel(BertConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                                intermediate_size=64, max_position_embeddings=64), add_pooling_layer=False).eval()
+
+
+def random_heads(dims: int, labels: int, seed: int, features: int = 32) -> PooledHeads:
+    """Heads whose values spread over the label range on the tiny encoder's features."""
+    rng = np.random.default_rng(seed)
+    return PooledHeads(rng.normal(size=(2 * features, dims)) * 0.3, rng.uniform(0.5, labels - 1.5, size=dims), labels).eval()
+
+
 def build_tiny_bundle(out_dir: Path, seed: int = 0, max_tokens: int = 32) -> Path:
     torch.manual_seed(seed)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = out_dir.parent / f"{out_dir.name}-tokenizer.json"
     build_tokenizer(work)
     vocab = Tokenizer.from_file(str(work)).get_vocab_size()
-    encoder = BertModel(BertConfig(vocab_size=vocab, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                                   intermediate_size=64, max_position_embeddings=64), add_pooling_layer=False)
-    model = SegmentJudge(encoder, len(ESC_DIMENSIONS), 5)
-    return export_bundle(model, work, out_dir, {
+    heads = random_heads(len(ESC_DIMENSIONS), 5, seed)
+    return export_bundle(tiny_encoder(vocab), (2,), heads, work.read_text(encoding="utf-8"), out_dir, {
         "name": "tiny-test",
         "version": "0.0.0",
         "track": "esc",

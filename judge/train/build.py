@@ -14,7 +14,8 @@ from judge.bundle import write_manifest
 from judge.train import data as D
 from judge.train.base import load_base
 from judge.train.finetune import TuneConfig, tuned_encoder
-from judge.train.features import encode_items, export_window_encoder
+from judge.export import export_bundle, export_window_encoder
+from judge.train.features import encode_items
 from judge.train.features import windows as feature_windows
 from judge.train.recipe import (RECIPES, Recipe, esc_segments, esc_targets, fit_heads, llm_groups, pool_groups,
                                 safety_segments, safety_targets, save_heads, train_safety_items)
@@ -131,7 +132,7 @@ def export(recipe: Recipe, trained: Path, out: Path, fp32: Path, cache: Path, ma
     encoder quantized to int8 into the shipped bundle `out` (scheme per recipe, judge.train.quantize)."""
     import torch
 
-    from judge.train.net import PooledHeads, export_heads
+    from judge.model import PooledHeads
     from judge.train.quantize import quantize, smooth_down_projections
 
     torch.manual_seed(0)
@@ -141,17 +142,15 @@ def export(recipe: Recipe, trained: Path, out: Path, fp32: Path, cache: Path, ma
         raise RuntimeError("the cached vocabulary differs from the one the heads were trained with")
     if recipe.quantize == "smoothed":
         smooth_down_projections(bert, calibration_windows(tok_json, recipe.max_tokens, 0, 16 if smoke else 256), recipe.smooth_alpha)
-    for folder in (out, fp32):
-        if folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True)
-        (folder / "tokenizer.json").write_text(tok_json, encoding="utf-8")
-        export_heads(PooledHeads(z["weight"], z["bias"], max(len(l) for l in recipe.labels)), bert.config.hidden_size,
-                     folder / "head.onnx")
-    export_window_encoder(bert, (recipe.layers,), fp32 / "model.onnx")
-    quantize(fp32 / "model.onnx", out / "model.onnx", recipe.quantize)
+    heads = PooledHeads(z["weight"], z["bias"], max(len(l) for l in recipe.labels))
     fields = manifest_fields(recipe, manifest_extra)
-    write_manifest(fp32, {**fields, "name": recipe.name + "-fp32", "test_only": True})
+    export_bundle(bert, (recipe.layers,), heads, tok_json, fp32, {**fields, "name": recipe.name + "-fp32", "test_only": True})
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(fp32, out)
+    quantize(fp32 / "model.onnx", out / "model.onnx", recipe.quantize)
+    fields = {**json.loads((fp32 / "manifest.json").read_text(encoding="utf-8")), "name": recipe.name, "test_only": False}
+    del fields["files"], fields["format"]
     write_manifest(out, fields)
     write_manifest(out, {**fields, "reference_check": reference_check(recipe, fp32, out)})
     log(f"{recipe.name}: wrote {out} ({(out / 'model.onnx').stat().st_size / 1e6:.1f} MB, {recipe.quantize} int8) and {fp32}")
@@ -225,9 +224,6 @@ def manifest_fields(recipe: Recipe, extra: dict) -> dict:
                else "scores GuardRank's privacy, bias, toxicity, legality 0-3 and hallucination 0/1 for a (prompt, response).")
         ),
         "dimensions": [{"name": d, "labels": list(l)} for d, l in zip(recipe.dims, recipe.labels)],
-        "model": "model.onnx",
-        "head": "head.onnx",
-        "tokenizer": "tokenizer.json",
         "input": {"unit": recipe.unit, "template": recipe.template, "max_tokens": recipe.max_tokens},
         "base": "intfloat/multilingual-e5-small",
         "training_data": TRAINING_DATA[recipe.track],

@@ -9,35 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 from tokenizers import Tokenizer
 
 from judge.runtime import pad_windows, window_batches
-
-
-class WindowEncoder(torch.nn.Module):
-    """Token-mean of selected hidden layers for a batch of windows [B, T] -> [B, len(layers)*H]."""
-
-    def __init__(self, bert, layers: tuple[int, ...]):
-        super().__init__()
-        self.bert, self.layers = bert, layers
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        out = self.bert(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
-        w = attention_mask.unsqueeze(-1).to(torch.float32)
-        return torch.cat([(out.hidden_states[i] * w).sum(1) / w.sum(1).clamp(min=1.0) for i in self.layers], -1)
-
-
-def export_window_encoder(bert, layers: tuple[int, ...], path: Path) -> Path:
-    """ONNX of WindowEncoder. Exported with eager attention (switched on `bert` in place): the SDPA
-    export adds a mask Where and a NaN guard to every layer, 15% of int8 run time on a CPU."""
-    bert.set_attn_implementation("eager")
-    ids = torch.ones((2, 8), dtype=torch.long)
-    torch.onnx.export(WindowEncoder(bert, layers).eval(), (ids, torch.ones_like(ids)), str(path),
-                      input_names=["input_ids", "attention_mask"], output_names=["pooled"],
-                      dynamic_axes={"input_ids": {0: "b", 1: "t"}, "attention_mask": {0: "b", 1: "t"}, "pooled": {0: "b"}},
-                      opset_version=17, dynamo=False)
-    return path
 
 
 def windows(tokenizer: Tokenizer, segments: list[str], max_tokens: int) -> list[list[int]]:

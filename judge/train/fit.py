@@ -1,6 +1,6 @@
 """Heads on frozen-encoder features: one ridge regression per dimension, turned into label logits.
 
-Each dimension's head predicts a score on the label scale; the exported graph (judge.train.net) turns
+Each dimension's head predicts a score on the label scale; the exported heads graph (judge.model.PooledHeads) turns
 the predicted value v into logits -(v - j)^2 / (2 tau^2) over the labels j, so argmax is the label
 nearest to v and the softmax expectation stays close to v. Ridge is closed form, so training is
 deterministic.
@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-TAU = 0.5
 
 
 def pool_items(feats: np.ndarray, owner: np.ndarray, n_items: int) -> np.ndarray:
