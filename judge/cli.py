@@ -166,8 +166,26 @@ def info(judge_name: str | None, as_json: bool) -> None:
     click.echo(f"base: {manifest['base']}\nlicense: {manifest['license']}")
     for item in manifest["training_data"]:
         click.echo(f"  trained on: {item.get('name')} ({item.get('license', '?')})")
-    for name, value in (manifest.get("metrics") or {}).items():
-        click.echo(f"  {name}: {value}")
+    held_out = {k: v for k, v in ((manifest.get("metrics") or {}).get("held_out") or {}).items() if isinstance(v, dict)}
+    if held_out:
+        table = Table("held-out check", *held_out, title="measured agreement (judge eval)", title_justify="left")
+        columns = [dict(_scalars(values)) for values in held_out.values()]
+        for name in columns[0]:
+            table.add_row(name, *(_fmt(c.get(name)) for c in columns))
+        Console().print(table)
+
+
+def _scalars(metrics: dict, prefix: str = ""):
+    """(dotted name, number) for every number in nested metrics; score distributions are left out."""
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            yield from _scalars(value, f"{prefix}{key}.")
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            yield f"{prefix}{key}", value
+
+
+def _fmt(value) -> str:
+    return "" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
 for command in (train_commands.train, train_commands.export, train_commands.evaluate, export_published):

@@ -115,3 +115,13 @@ def test_runtime_path_needs_no_torch(tmp_path: Path, tiny_bundle: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert len(result.stdout.splitlines()) == 2
+
+
+def test_judge_info_shows_measured_agreement() -> None:
+    result = run("judge", "info", "esc-lite")
+    assert result.returncode == 0, result.stderr
+    manifest = json.loads((ROOT / "judge" / "bundles" / "esc-lite" / "manifest.json").read_text(encoding="utf-8"))
+    held_out = manifest["metrics"]["held_out"]
+    row = next(line for line in result.stdout.splitlines() if "overall_auc_failed_vs_successful" in line)
+    assert f"{held_out['int8']['overall_auc_failed_vs_successful']:.3f}" in row
+    assert f"{held_out['fp32']['overall_auc_failed_vs_successful']:.3f}" in row
