@@ -47,7 +47,7 @@ class Manifest(BaseModel):
     description: str = ""
     dimensions: list[DimensionSpec] = Field(min_length=1)
     model: str
-    head: str | None = None  # with a head graph, `model` encodes single windows (see judge.runtime)
+    head: str | None = None  # a window judge's pooling-and-heads graph (judge.runtime); prompt judges have none
     tokenizer: str
     input: InputSpec
     base: str = ""

@@ -11,6 +11,7 @@ from judge.bundle import write_manifest
 from judge.model import PooledHeads, WindowEncoder
 
 OPSET = 17
+FILES = {"model": "model.onnx", "head": "head.onnx", "tokenizer": "tokenizer.json"}  # a bundle's manifest fields
 
 
 def export_window_encoder(bert, layers: tuple[int, ...], path: Path) -> Path:
@@ -41,9 +42,8 @@ def export_bundle(bert, layers: tuple[int, ...], heads: PooledHeads, tokenizer_j
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.mkdir(parents=True)
-    export_window_encoder(bert, layers, out_dir / "model.onnx")
-    export_heads(heads, len(layers) * bert.config.hidden_size, out_dir / "head.onnx")
-    (out_dir / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
-    fields = {"model": "model.onnx", "head": "head.onnx", "tokenizer": "tokenizer.json", **manifest}
-    write_manifest(out_dir, fields)
+    export_window_encoder(bert, layers, out_dir / FILES["model"])
+    export_heads(heads, len(layers) * bert.config.hidden_size, out_dir / FILES["head"])
+    (out_dir / FILES["tokenizer"]).write_text(tokenizer_json, encoding="utf-8")
+    write_manifest(out_dir, {**FILES, **manifest})
     return out_dir

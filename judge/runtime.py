@@ -23,6 +23,12 @@ def default_providers() -> list[str]:
     return [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider") if p in available]
 
 
+def segment_windows(tokenizer: Tokenizer, segments: list[str]) -> list[list[list[int]]]:
+    """Per segment, the token ids of its windows: past the tokenizer's truncation length a segment
+    overflows into further windows instead of being cut."""
+    return [[e.ids] + [o.ids for o in e.overflowing] for e in tokenizer.encode_batch(segments)]
+
+
 def window_batches(lengths: Sequence[int], max_batch_tokens: int) -> list[list[int]]:
     """Indices sorted by length, cut into batches whose padded size stays within the token budget."""
     order = sorted(range(len(lengths)), key=lambda i: lengths[i])
@@ -71,12 +77,8 @@ class OnnxJudge:
         self.tokenizer.enable_truncation(bundle.manifest.input.max_tokens)
 
     def windows(self, segments: list[str]) -> list[list[int]]:
-        """Token ids of every window of every segment; long segments overflow into more windows."""
-        out: list[list[int]] = []
-        for encoding in self.tokenizer.encode_batch(segments):
-            out.append(encoding.ids)
-            out.extend(o.ids for o in encoding.overflowing)
-        return out
+        """Token ids of every window of every segment, in order."""
+        return [w for windows in segment_windows(self.tokenizer, segments) for w in windows]
 
     def encode(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """Features [windows, F] of a padded batch of windows."""

@@ -14,7 +14,7 @@ from judge.bundle import write_manifest
 from judge.train import data as D
 from judge.train.base import load_base
 from judge.train.finetune import TuneConfig, tuned_encoder
-from judge.export import export_bundle, export_window_encoder
+from judge.export import FILES, export_bundle, export_window_encoder
 from judge.train.features import encode_items
 from judge.train.features import windows as feature_windows
 from judge.train.recipe import (RECIPES, Recipe, esc_segments, esc_targets, fit_heads, llm_groups, pool_groups,
@@ -148,9 +148,8 @@ def export(recipe: Recipe, trained: Path, out: Path, fp32: Path, cache: Path, ma
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(fp32, out)
-    quantize(fp32 / "model.onnx", out / "model.onnx", recipe.quantize)
-    fields = {**json.loads((fp32 / "manifest.json").read_text(encoding="utf-8")), "name": recipe.name, "test_only": False}
-    del fields["files"], fields["format"]
+    quantize(fp32 / FILES["model"], out / FILES["model"], recipe.quantize)
+    fields = {**FILES, **fields}
     write_manifest(out, fields)
     write_manifest(out, {**fields, "reference_check": reference_check(recipe, fp32, out)})
     log(f"{recipe.name}: wrote {out} ({(out / 'model.onnx').stat().st_size / 1e6:.1f} MB, {recipe.quantize} int8) and {fp32}")

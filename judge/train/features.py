@@ -11,17 +11,14 @@ from pathlib import Path
 import numpy as np
 from tokenizers import Tokenizer
 
-from judge.runtime import pad_windows, window_batches
+from judge.runtime import pad_windows, segment_windows, window_batches
 
 
-def windows(tokenizer: Tokenizer, segments: list[str], max_tokens: int) -> list[list[int]]:
-    """Same windowing as judge.runtime.OnnxJudge.windows (truncation with overflow)."""
+def windows(tokenizer: Tokenizer, segments: list[str], max_tokens: int) -> list[list[list[int]]]:
+    """The runtime's windowing (judge.runtime.segment_windows) at `max_tokens` per window."""
     tokenizer.no_padding()
     tokenizer.enable_truncation(max_tokens)
-    out = []
-    for enc in tokenizer.encode_batch(segments):
-        out.append([enc.ids] + [o.ids for o in enc.overflowing])
-    return out
+    return segment_windows(tokenizer, segments)
 
 
 def encode_items(model_path: Path, tokenizer: Tokenizer, items: list[list[str]], max_tokens: int,
