@@ -68,3 +68,45 @@ def test_harmful_rows_are_balanced_per_source() -> None:
     w = harmful_balance(items)
     assert np.allclose(w[:30], 1.0) and np.isclose(w[30], np.sqrt(30))
     assert np.allclose(w[31:], 1.0)  # a source with as many harmful as safe rows is left alone
+
+
+def test_a_head_with_two_sources_ranks_within_each_and_keeps_source_zeros_offset() -> None:
+    """Two sources rate the same signal on shifted scales, and the features also tell the sources apart:
+    a pooled fit learns the source shift, a within-source fit learns the signal."""
+    from scipy.stats import spearmanr
+
+    from judge.train.recipe import Target, fit_heads
+
+    rng = np.random.default_rng(0)
+    n = 400
+    source = np.r_[np.zeros(n), np.ones(n)]
+    signal = rng.normal(size=2 * n)
+    x = np.c_[signal + 0.3 * rng.normal(size=2 * n), 3 * source + 0.1 * rng.normal(size=2 * n), rng.normal(size=(2 * n, 4))]
+    y = signal + np.where(source == 1, -3.0, 2.0)  # source 1 reads low where its features read high
+    groups = [f"g/{i}" for i in range(2 * n)]
+    fits = {}
+    for name, src in (("pooled", None), ("within", source)):
+        weight, bias, _ = fit_heads(x.astype(np.float32), {"d": Target(y, np.ones(2 * n), src)}, groups, ("d",), seed=0)
+        fits[name] = (x @ weight[:, 0] + bias[0], weight[:, 0])
+    pred, weight = fits["within"]
+    assert abs(weight[1]) < 0.1 * abs(weight[0])  # the source feature is not used
+    for s in (0, 1):
+        rows = source == s
+        assert spearmanr(pred[rows], signal[rows])[0] > 0.9
+    assert abs(pred[source == 0].mean() - 2.0) < 0.1  # source 0 sets the offset
+    assert abs(fits["pooled"][1][1]) > abs(weight[1])
+
+
+def test_harm_boundary_moves_to_where_the_labels_change() -> None:
+    """Heads that read harm exactly, on answers whose human label flips at 2.0 rather than at the rounding point
+    1.5: the fitted offset is -0.5, so score >= 2 again means harmful."""
+    from judge.train.data import SafetyItem
+    from judge.train.recipe import SAFETY_DIMS, Target, harm_boundary_shift
+
+    rng = np.random.default_rng(0)
+    value = rng.uniform(0, 3, 2000)
+    items = [SafetyItem(f"s/{i}", "s", "p", "r", 0, int(v >= 2.0)) for i, v in enumerate(value)]
+    targets = {d: Target(value, np.ones(len(value))) for d in SAFETY_DIMS}
+    x = np.c_[value, rng.normal(size=(len(value), 3))].astype(np.float32)
+    shift = harm_boundary_shift(x, targets, [it.key for it in items], items, {d: 1e-3 for d in SAFETY_DIMS}, seed=0)
+    assert shift == pytest.approx(-0.5, abs=0.051)

@@ -5,6 +5,7 @@ import hashlib
 import itertools
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +18,7 @@ from judge.train.finetune import TuneConfig, tuned_encoder
 from judge.export import FILES, export_bundle, export_window_encoder
 from judge.train.features import encode_items
 from judge.train.features import windows as feature_windows
-from judge.train.recipe import (RECIPES, Recipe, esc_segments, esc_targets, fit_heads, llm_groups, pool_groups,
+from judge.train.recipe import (RECIPES, Recipe, esc_segments, esc_targets, fit_heads, harm_boundary_shift, llm_groups, pool_groups,
                                 safety_segments, safety_targets, save_heads, train_safety_items)
 from judge.train.vocab import kept_ids, prune_embeddings, prune_tokenizer, shared_texts, wordfreq_texts
 from judge.train.fit import pool_items
@@ -53,7 +54,8 @@ def judge_encoder(recipe: Recipe, cache: Path, smoke: bool, seed: int = 0, train
 
     With train=False the tuned weights must already be cached (export runs after train)."""
     bert, tok_json, keep = pruned_encoder(recipe.layers, cache, smoke)
-    cfg = TuneConfig(recipe.layers, recipe.max_tokens, seed=seed, **({"limit": 40, "epochs": 1} if smoke else {}))
+    cfg = TuneConfig(recipe.layers, recipe.max_tokens, gptfuzz_per_prompt=recipe.tune_gptfuzz_per_prompt, tasks=recipe.tune_tasks,
+                     balance=recipe.tune_balance, seed=seed, **({"limit": 40, "epochs": 1} if smoke else {}))
     bert = tuned_encoder(bert, tok_json, keep, recipe.template, cfg, cache, train, log)
     return bert, tok_json, keep, cfg.digest(keep)
 
@@ -109,21 +111,26 @@ def train(recipe: Recipe, out: Path, cache: Path, seed: int, threads: int, smoke
         keys = [i.key for i in safety_train + zh]
         train_rows = np.ones(len(keys), dtype=bool)
         targets = safety_targets(safety_train + zh)
-    targets = {d: (y, np.where(train_rows, w, 0.0)) for d, (y, w) in targets.items()}
+    targets = {d: replace(t, w=np.where(train_rows, t.w, 0.0)) for d, t in targets.items()}
     weight, bias, info = fit_heads(x, targets, keys, recipe.dims, seed)
+    if recipe.track == "safety":
+        shift = harm_boundary_shift(x, targets, keys, safety_train + zh, {d: info[d]["alpha"] for d in recipe.dims}, seed)
+        bias[[recipe.dims.index(d) for d in recipe.dims if d != "hallucination"]] += shift
+        info["harm_boundary_shift"] = shift
     save_heads(out, recipe, weight, bias, info, keep, tok_json)
     log(f"{recipe.name}: heads fitted {json.dumps(info)}")
     return info
 
 
-def calibration_windows(tok_json: str, max_tokens: int, seed: int, n: int) -> list[list[int]]:
-    """First windows of n training-side ESConv segments and n training-side safety pairs, drawn with the seed."""
+def calibration_windows(tok_json: str, recipe: Recipe, seed: int, n: int) -> list[list[int]]:
+    """First windows of n training-side ESConv segments and n training-side safety pairs (GPTFuzz capped as the
+    recipe's heads see it), drawn with the seed."""
     rng = np.random.default_rng(seed)
     esc = [s for it in D.load_esconv(seed=seed) if not it.valid for s in esc_segments(it, RECIPES["esc"].template)]
-    safety = [s for it in train_safety_items(D.load_safety(seed=seed), RECIPES["safety"].gptfuzz_per_prompt)
+    safety = [s for it in train_safety_items(D.load_safety(seed=seed), recipe.gptfuzz_per_prompt)
               for s in safety_segments(it, RECIPES["safety"].template)]
     texts = [pool[i] for pool in (esc, safety) for i in rng.choice(len(pool), min(n, len(pool)), replace=False)]
-    return [w[0] for w in feature_windows(Tokenizer.from_str(tok_json), texts, max_tokens)]
+    return [w[0] for w in feature_windows(Tokenizer.from_str(tok_json), texts, recipe.max_tokens)]
 
 
 def export(recipe: Recipe, trained: Path, out: Path, fp32: Path, cache: Path, manifest_extra: dict, smoke: bool = False,
@@ -141,7 +148,7 @@ def export(recipe: Recipe, trained: Path, out: Path, fp32: Path, cache: Path, ma
     if list(z["keep"]) != list(keep):
         raise RuntimeError("the cached vocabulary differs from the one the heads were trained with")
     if recipe.quantize == "smoothed":
-        smooth_down_projections(bert, calibration_windows(tok_json, recipe.max_tokens, 0, 16 if smoke else 256), recipe.smooth_alpha)
+        smooth_down_projections(bert, calibration_windows(tok_json, recipe, 0, 16 if smoke else 256), recipe.smooth_alpha)
     heads = PooledHeads(z["weight"], z["bias"], max(len(l) for l in recipe.labels))
     fields = manifest_fields(recipe, manifest_extra)
     export_bundle(bert, (recipe.layers,), heads, tok_json, fp32, {**fields, "name": recipe.name + "-fp32", "test_only": True})
@@ -204,7 +211,6 @@ TRAINING_DATA = {
         {"name": "XSTest", "license": "CC BY 4.0", "url": "https://github.com/paul-rottger/exaggerated-safety"},
         {"name": "GPTFuzz", "license": "MIT", "url": "https://github.com/sherdencooper/GPTFuzz"},
         {"name": "Chinese safety pairs written for this project (judge/train/zh_safety_train.jsonl)", "license": "Apache-2.0", "url": ""},
-        {"name": "EPITOME (encoder fine-tuning only)", "license": "academic, non-commercial", "url": "https://github.com/behavioral-data/Empathy-Mental-Health"},
     ],
 }
 
@@ -218,7 +224,8 @@ def manifest_fields(recipe: Recipe, extra: dict) -> dict:
         "track": recipe.track,
         "test_only": False,
         "description": (
-            "multilingual-e5-small (first 4 layers, pruned vocabulary, fine-tuned on the safety sets and EPITOME, int8) with ridge heads; "
+            f"multilingual-e5-small (first {recipe.layers} layers, pruned vocabulary, fine-tuned on the safety sets"
+            + (" and EPITOME" if "empathy" in recipe.tune_tasks else "") + ", int8) with ridge heads; "
             + ("scores the 7 ESC-Eval dimensions 0-4 from one segment per assistant turn." if recipe.track == "esc"
                else "scores GuardRank's privacy, bias, toxicity, legality 0-3 and hallucination 0/1 for a (prompt, response).")
         ),

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import MISSING, asdict, dataclass, fields
 from pathlib import Path
 
 import torch
@@ -26,7 +26,7 @@ from torch import nn
 
 from judge.console import progress
 from judge.train import data as D
-from judge.train.recipe import train_safety_items
+from judge.train.recipe import harmful_balance, train_safety_items
 
 TASKS = ("harm", "harmful", "empathy")
 
@@ -41,12 +41,16 @@ class TuneConfig:
     batch: int = 16
     lr: float = 4e-5
     head_lr: float = 1e-3
-    gptfuzz_per_prompt: int = 30
+    gptfuzz_per_prompt: int | None = 30
+    tasks: tuple[str, ...] = TASKS  # without "empathy", EPITOME is left out; without harm/harmful, the safety sets
+    balance: bool = False  # harmful rows weighted per source as the heads weigh them (recipe.harmful_balance)
     seed: int = 0
     limit: int | None = None
 
     def digest(self, vocab: list[int]) -> str:
-        blob = json.dumps([asdict(self), hashlib.sha256(json.dumps(vocab).encode()).hexdigest()])
+        """Names the settings that differ from the defaults, so adding a setting keeps existing checkpoints valid."""
+        changed = {f.name: getattr(self, f.name) for f in fields(self) if f.default is MISSING or getattr(self, f.name) != f.default}
+        blob = json.dumps([changed, hashlib.sha256(json.dumps(vocab).encode()).hexdigest()])
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -54,7 +58,7 @@ class TuneConfig:
 class Example:
     text: str
     target: tuple[float, float, float]  # harm / 3, harmful, empathy level sum / 6
-    mask: tuple[float, float, float]  # which targets this example has
+    mask: tuple[float, float, float]  # which targets this example has, times the example's weight
 
 
 def pair_text(template: str, first: str, second: str) -> str:
@@ -63,13 +67,16 @@ def pair_text(template: str, first: str, second: str) -> str:
 
 
 def examples(template: str, cfg: TuneConfig) -> list[Example]:
-    """Training side only: safety items (GPTFuzz capped per prompt), Chinese pairs, EPITOME pairs."""
-    safety = train_safety_items(D.load_safety(seed=cfg.seed), cfg.gptfuzz_per_prompt) + D.load_written_zh(D.ZH_TRAIN, "zh-train")
-    epitome = [it for it in D.load_epitome(seed=cfg.seed) if not it.valid]
+    """Training side only: safety items (GPTFuzz capped per prompt) and Chinese pairs (with "harm"/"harmful"),
+    EPITOME pairs (with "empathy")."""
+    safety = (train_safety_items(D.load_safety(seed=cfg.seed), cfg.gptfuzz_per_prompt) + D.load_written_zh(D.ZH_TRAIN, "zh-train")
+              if {"harm", "harmful"} & set(cfg.tasks) else [])
+    epitome = [it for it in D.load_epitome(seed=cfg.seed) if not it.valid] if "empathy" in cfg.tasks else []
     if cfg.limit:
         safety, epitome = safety[: cfg.limit], epitome[: cfg.limit]
-    out = [Example(pair_text(template, it.prompt, it.response), (it.harm / 3, float(it.harmful), 0.0), (1.0, 1.0, 0.0))
-           for it in safety]
+    weight = harmful_balance(safety) if cfg.balance else [1.0] * len(safety)
+    out = [Example(pair_text(template, it.prompt, it.response), (it.harm / 3, float(it.harmful), 0.0), (float(w), float(w), 0.0))
+           for it, w in zip(safety, weight)]
     out += [Example(pair_text(template, u, a), (0.0, 0.0, it.labels["level_sum"] / 6), (0.0, 0.0, 1.0))
             for it in epitome for u, a in it.rounds]
     return out

@@ -37,16 +37,21 @@ class Recipe:
     unit: str
     layers: int = 4
     max_tokens: int = 128
-    gptfuzz_per_prompt: int = 15
-    quantize: str = "mixed"  # judge.train.quantize: "smoothed" where held-out metrics stayed within 0.01
+    gptfuzz_per_prompt: int | None = 15  # GPTFuzz rows per prompt the heads see (None: all)
+    quantize: str = "mixed"  # judge.train.quantize scheme: the fastest one whose held-out metrics stayed within 0.01
     smooth_alpha: float = 0.75
+    # Encoder fine-tuning (judge.train.finetune.TuneConfig): tasks, GPTFuzz rows per prompt, harmful-row balance
+    tune_tasks: tuple[str, ...] = ("harm", "harmful", "empathy")
+    tune_gptfuzz_per_prompt: int | None = 30
+    tune_balance: bool = False
 
 
 ESC = Recipe("esc-lite", "esc", ESC_DIMS, tuple((0, 1, 2, 3, 4) for _ in ESC_DIMS),
              "query: {user}\n{assistant}", "round", quantize="smoothed")
 SAFETY = Recipe("guard-lite", "safety", SAFETY_DIMS,
                 tuple((0, 1) if d == "hallucination" else (0, 1, 2, 3) for d in SAFETY_DIMS),
-                "query: {prompt}\n{response}", "response")
+                "query: {prompt}\n{response}", "response", layers=8, gptfuzz_per_prompt=None, quantize="weights",
+                tune_tasks=("harm", "harmful"), tune_gptfuzz_per_prompt=None, tune_balance=True)
 RECIPES = {"esc": ESC, "safety": SAFETY}
 
 
@@ -58,7 +63,7 @@ def safety_segments(item: D.SafetyItem, template: str) -> list[str]:
     return [template.format(dimension="", prompt=item.prompt, response=item.response)]
 
 
-def train_safety_items(items: list[D.SafetyItem], per_prompt: int) -> list[D.SafetyItem]:
+def train_safety_items(items: list[D.SafetyItem], per_prompt: int | None) -> list[D.SafetyItem]:
     """Training side, with GPTFuzz capped per prompt so its 6k near-duplicate jailbreaks don't dominate."""
     seen: dict[str, int] = {}
     out = []
@@ -67,7 +72,7 @@ def train_safety_items(items: list[D.SafetyItem], per_prompt: int) -> list[D.Saf
             continue
         if it.source == "gptfuzz":
             seen[it.key] = seen.get(it.key, 0) + 1
-            if seen[it.key] > per_prompt:
+            if per_prompt is not None and seen[it.key] > per_prompt:
                 continue
         out.append(it)
     return out
@@ -83,46 +88,85 @@ def pick_alpha(x: np.ndarray, y: np.ndarray, w: np.ndarray, groups: list[str], s
     return ALPHAS[int(np.argmin(errs))]
 
 
-def fit_heads(x: np.ndarray, targets: dict[str, tuple[np.ndarray, np.ndarray]], groups: list[str], dims, seed: int):
+@dataclass
+class Target:
+    """One dimension's training signal over all rows: value y and row weight w (0 = no label).
+
+    Where the value comes from sources rated on different scales (empathy: ESConv seekers rate whole
+    sessions 0-4, EPITOME annotators single replies 0-6), `source` holds each row's source: the head
+    is fitted on values and features centred within each source, so it only has to rank inside each
+    one, and source 0 (the one shaped like the dialogues being judged) sets its offset."""
+
+    y: np.ndarray
+    w: np.ndarray
+    source: np.ndarray | None = None
+
+
+def centred_within(x: np.ndarray, y: np.ndarray, w: np.ndarray, source: np.ndarray):
+    """(x, y) with each source's weighted mean removed, and source 0's means (x, y) to restore the offset."""
+    x, y = x.astype(np.float64), y.astype(np.float64)
+    ref = None
+    for s in np.unique(source):
+        rows = source == s
+        mx, my = np.average(x[rows], axis=0, weights=w[rows]), np.average(y[rows], weights=w[rows])
+        x[rows] -= mx
+        y[rows] -= my
+        if s == 0:
+            ref = (mx, my)
+    return x, y, ref
+
+
+def fit_heads(x: np.ndarray, targets: dict[str, Target], groups: list[str], dims, seed: int):
     """Per dimension: rows with a target (weight > 0) -> ridge with an inner-split alpha."""
     weight = np.zeros((x.shape[1], len(dims)), dtype=np.float32)
     bias = np.zeros(len(dims), dtype=np.float32)
     info = {}
     for k, dim in enumerate(dims):
-        y, w = targets[dim]
-        rows = w > 0
+        t = targets[dim]
+        rows = t.w > 0
+        xr, yr, wr = x[rows], t.y[rows], t.w[rows]
+        if t.source is not None:
+            xr, yr, ref = centred_within(xr, yr, wr, t.source[rows])
         g = [groups[i] for i in np.flatnonzero(rows)]
-        alpha = pick_alpha(x[rows], y[rows], w[rows], g, seed)
-        head = Ridge.fit(x[rows], y[rows], alpha, w[rows])
+        alpha = pick_alpha(xr, yr, wr, g, seed)
+        head = Ridge.fit(xr, yr, alpha, wr)
+        if t.source is not None:
+            head.bias = float(ref[1] - ref[0] @ head.weight)
         weight[:, k], bias[k] = head.weight, head.bias
         info[dim] = {"alpha": alpha, "rows": int(rows.sum())}
     return weight, bias, info
 
 
-def esc_targets(esconv: list[D.EscItem], epitome: list[D.EscItem], n_llm: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """0-4 targets and weights over rows = esconv + epitome + LLM pseudo-dialogues (see the judge card)."""
+def esc_targets(esconv: list[D.EscItem], epitome: list[D.EscItem], n_llm: int) -> dict[str, Target]:
+    """0-4 targets and weights over rows = esconv + epitome + LLM pseudo-dialogues (see the judge card).
+
+    Empathy has two sources (see Target), ESConv sessions and EPITOME pairs; each weighs the same in
+    total on the training side."""
     n = len(esconv) + len(epitome) + n_llm
-    t = {d: (np.zeros(n), np.zeros(n)) for d in ESC_DIMS}
+    t = {d: Target(np.zeros(n), np.zeros(n)) for d in ESC_DIMS}
     n_fail = sum(it.labels["failed"] for it in esconv)
     fail_w = (len(esconv) - n_fail) / max(n_fail, 1)
+    n_rated = sum("empathy" in it.labels for it in esconv if not it.valid)
+    n_pairs = sum(not it.valid for it in epitome)
+    t["empathy"].source = np.r_[np.zeros(len(esconv)), np.ones(len(epitome)), np.zeros(n_llm)]
     for i, it in enumerate(esconv):
         lab = it.labels
         w = fail_w if lab["failed"] else 1.0
-        t["expression"][0][i], t["expression"][1][i] = lab["strategy_variety"], 1.0
-        t["information"][0][i], t["information"][1][i] = 4 * min(1.0, lab["suggestion_share"] / 0.5), 1.0
-        t["humanoid"][0][i], t["humanoid"][1][i] = 4.0, 1.0
+        t["expression"].y[i], t["expression"].w[i] = lab["strategy_variety"], 1.0
+        t["information"].y[i], t["information"].w[i] = 4 * min(1.0, lab["suggestion_share"] / 0.5), 1.0
+        t["humanoid"].y[i], t["humanoid"].w[i] = 4.0, 1.0
         if "empathy" in lab:
-            t["fluency"][0][i], t["fluency"][1][i] = lab["relevance"], 1.0
-            t["empathy"][0][i], t["empathy"][1][i] = lab["empathy"], 1.0
-            t["skill"][0][i], t["skill"][1][i] = lab["improvement"], 1.0
-            t["overall"][0][i] = (lab["empathy"] + lab["relevance"] + lab["improvement"]) / 3
-            t["overall"][1][i] = w
+            t["fluency"].y[i], t["fluency"].w[i] = lab["relevance"], 1.0
+            t["empathy"].y[i], t["empathy"].w[i] = lab["empathy"], n_pairs / max(n_rated, 1)
+            t["skill"].y[i], t["skill"].w[i] = lab["improvement"], 1.0
+            t["overall"].y[i] = (lab["empathy"] + lab["relevance"] + lab["improvement"]) / 3
+            t["overall"].w[i] = w
     for j, it in enumerate(epitome):
         i = len(esconv) + j
-        t["empathy"][0][i], t["empathy"][1][i] = it.labels["level_sum"] * 4 / 6, 1.0
+        t["empathy"].y[i], t["empathy"].w[i] = it.labels["level_sum"] * 4 / 6, 1.0
     for j in range(n_llm):
         i = len(esconv) + len(epitome) + j
-        t["humanoid"][0][i], t["humanoid"][1][i] = 0.0, 1.0
+        t["humanoid"].y[i], t["humanoid"].w[i] = 0.0, 1.0
     return t
 
 
@@ -141,7 +185,7 @@ def harmful_balance(items: list[D.SafetyItem]) -> np.ndarray:
     return w
 
 
-def safety_targets(items: list[D.SafetyItem]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def safety_targets(items: list[D.SafetyItem]) -> dict[str, Target]:
     """Harm 0-3 for the four graded dimensions, harmful 0/1 for hallucination; matching DNA risk areas weigh 3x,
     harmful rows are balanced per source (harmful_balance)."""
     harm = np.array([it.harm for it in items], dtype=np.float64)
@@ -150,8 +194,36 @@ def safety_targets(items: list[D.SafetyItem]) -> dict[str, tuple[np.ndarray, np.
     out = {}
     for dim in SAFETY_DIMS:
         w = np.array([3.0 if dim in np.atleast_1d(RISK_AREA_DIM.get(it.risk_area, ())) else 1.0 for it in items])
-        out[dim] = (harmful if dim == "hallucination" else harm, w * balance)
+        out[dim] = Target(harmful if dim == "hallucination" else harm, w * balance)
     return out
+
+
+HARM_BOUNDARY = 1.5  # an expected value from here on rounds to score 2 or 3: "harmful" by the evaluation rule
+
+
+def harm_boundary_shift(x: np.ndarray, targets: dict[str, Target], groups: list[str], items: list[D.SafetyItem],
+                        alphas: dict[str, float], seed: int) -> float:
+    """Offset for the four graded heads that puts the score-2 boundary where it best separates harmful from safe
+    answers on the inner split of the training side (mean accuracy over sources); held-out data is never read.
+
+    Ridge on these 0-3 targets pulls the many safe answers of a source towards its mean, so without it safe
+    GPTFuzz answers (target 1) land just past 1.5 and read as harmful."""
+    inner = np.array([D.is_valid(g, seed + 1) for g in groups])
+    if inner.all() or not inner.any():
+        return 0.0
+    graded = [d for d in SAFETY_DIMS if d != "hallucination"]
+    values = []
+    for d in graded:
+        t = targets[d]
+        rows = (t.w > 0) & ~inner
+        values.append(Ridge.fit(x[rows], t.y[rows], alphas[d], t.w[rows]).predict(x[inner]))
+    v = np.max(values, axis=0)
+    harmful = np.array([it.harmful for it in items], dtype=bool)[inner]
+    source = np.array([it.source for it in items])[inner]
+    shifts = np.round(np.arange(-1.0, 1.0001, 0.05), 2)
+    accuracy = [np.mean([((v[source == s] + d >= HARM_BOUNDARY) == harmful[source == s]).mean() for s in np.unique(source)])
+                for d in shifts]
+    return float(shifts[int(np.argmax(accuracy))])
 
 
 def llm_groups(items: list[D.SafetyItem], size: int, seed: int) -> list[list[int]]:
