@@ -73,8 +73,9 @@ def cached_features(name: str, recipe: Recipe, encoder: tuple, items: list[list[
         export_window_encoder(bert, (recipe.layers,), onnx_path)
     feats, owner = encode_items(onnx_path, Tokenizer.from_str(tok_json), items, recipe.max_tokens, threads,
                                 log=lambda s: log(f"{name}{s}"))
-    np.savez(path, feats=feats.astype(np.float16), owner=owner)
-    return feats, owner
+    feats = feats.astype(np.float16)
+    np.savez(path, feats=feats, owner=owner)
+    return feats.astype(np.float32), owner  # as stored, so heads come out the same whether or not the cache existed
 
 
 def limit(items: list, n: int | None) -> list:
