@@ -1,12 +1,12 @@
-"""Fine-tune the shared encoder once on the short labelled pairs, before the heads are fitted.
+"""Fine-tune a judge's encoder once on the short labelled pairs, before the heads are fitted.
 
 Frozen multilingual-e5 features barely tell a harmful answer from a refusal (Do-Not-Answer AUC 0.74
 with ridge heads) and rank EPITOME empathy only loosely, because e5 was trained for retrieval, not
 for judging replies. One multi-task pass over the training side of the safety sets (harm 0-3 and
-harmful 0/1), the hand-written Chinese safety pairs and EPITOME (empathy level sum) teaches the
-encoder what the judges look for; the per-dimension heads are then fitted in closed form on its
-features as before (judge.train.recipe). ESConv is left out here, so its sessions stay a clean test
-of whether the tuned features carry over to whole dialogues.
+harmful 0/1), the hand-written Chinese safety pairs and, for esc-lite, EPITOME (empathy level sum)
+teaches the encoder what the judge looks for; the per-dimension heads are then fitted in closed form
+on its features (judge.train.recipe). ESConv is left out here, so its sessions stay a clean test of
+whether the tuned features carry over to whole dialogues.
 
 Word embeddings stay frozen, so pieces the English-heavy training data never shows (most Chinese
 ones) keep their pretrained, cross-lingually aligned vectors. Runs are seeded and checkpointed:

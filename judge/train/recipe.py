@@ -1,9 +1,9 @@
 """The two default judges as recipes, and `train`: base encoder -> pruned vocab -> fine-tuned encoder -> heads.
 
-Both judges share one encoder (the first 4 of multilingual-e5-small's 12 layers, vocabulary pruned,
-fine-tuned once by judge.train.finetune) and differ only in their templates, training data and
-heads. The heads are closed form on cached features and everything is seeded, so one command
-reproduces the judges.
+Each judge has its own encoder (the first layers of multilingual-e5-small, vocabulary pruned, fine-tuned
+once by judge.train.finetune on the recipe's tasks): 4 layers for esc-lite, which must be fast on
+dialogues, 8 for guard-lite, which reads one short pair per item. The heads are closed form on cached
+features and everything is seeded, so one command reproduces the judges.
 """
 from __future__ import annotations
 
