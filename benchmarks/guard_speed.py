@@ -8,10 +8,9 @@ depth costs. Every bundle runs the same items through the runtime, one after the
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from judge_speed import machine, peak_memory_mb, timed
+from judge_speed import machine, peak_memory_mb, report, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 RESPONSES = ROOT / "submissions" / "HuggingFaceTB__SmolLM2-135M-Instruct-blind" / "responses"
@@ -41,10 +40,7 @@ def main() -> None:
         seconds = timed(lambda: judge.predict(items))
         result["bundles"][str(folder)] = {"name": bundle.manifest.name, "responses_per_s": round(len(items) / seconds, 1)}
     result["judge_score_peak_rss_mb"] = round(peak_memory_mb(args.bundle, RESPONSES), 1)
-    print(json.dumps(result, indent=1))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -53,6 +53,14 @@ def peak_memory_mb(bundle: Path, dialogues: Path) -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
+def report(result: dict, out: Path | None) -> None:
+    """Print the result as JSON, and write it to `out` when given."""
+    print(json.dumps(result, indent=1))
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=1) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", type=Path, default=ROOT / "judge" / "bundles" / "esc-lite")
@@ -114,10 +122,7 @@ def main() -> None:
         "max_expected_score_gap_int8_vs_torch_fp32": round(gap, 4),
         "judge_score_peak_rss_mb": round(peak_memory_mb(args.bundle, DIALOGUES), 1),
     }
-    print(json.dumps(result, indent=1))
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    report(result, args.out)
 
 
 if __name__ == "__main__":
