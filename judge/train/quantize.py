@@ -1,17 +1,17 @@
-"""Int8 quantization that keeps agreement: three schemes, chosen per judge by what held-out data showed.
+"""Int8 quantization that keeps agreement: two schemes, chosen per judge by what held-out data showed.
 
 Dynamic quantization also quantizes each MatMul's *input* activations per tensor. In this encoder the
 feed-forward down-projections read GELU outputs whose few large channels set the scale for all.
 
-- "mixed": those MatMuls (and the activation x activation attention products, and the small head)
-  stay float at run time; the down-projection weights are still stored as int8 with a per-column
-  scale and a DequantizeLinear in front, so the file stays small.
-- "weights": every encoder MatMul runs in float on weights stored as int8 (weight-only, per column): the file
-  is as small as int8, the arithmetic is float, and the only error left is the weights' rounding.
+- "weights": every encoder MatMul runs in float on weights stored as int8 (weight-only, per column,
+  behind a DequantizeLinear): the file is as small as int8, the arithmetic is float, and the only error
+  left is the weights' rounding.
 - "smoothed": every encoder MatMul is dynamic int8, after each down-projection's input channels are
   divided by s_j = max|x_j|^a / max|W_j|^(1-a) and its weight rows multiplied by s_j (SmoothQuant,
   Xiao et al. 2023). The fp32 function is unchanged; the outliers move into the int8 weights,
   which are quantized per column. Faster, and it needs calibration text.
+
+The activation x activation attention products stay float under both.
 """
 from __future__ import annotations
 
@@ -28,18 +28,12 @@ def float_matmuls(model: onnx.ModelProto, scheme: str) -> tuple[list[str], list[
     inits = {i.name for i in model.graph.initializer}
     mms = [n for n in model.graph.node if n.op_type == "MatMul"]
     act_act = [n.name for n in mms if not any(i in inits for i in n.input)]
-    head = [n.name for n in mms if "encoder" not in n.name]
-    if scheme == "weights":
-        weight_only = [n.name for n in mms if "encoder" in n.name and n.name not in act_act]
-    elif scheme == "mixed":
-        weight_only = [n.name for n in mms if "/output/dense/" in n.name and "attention" not in n.name]
-    else:
-        weight_only = []
-    return act_act + head + weight_only, weight_only
+    weight_only = [n.name for n in mms if n.name not in act_act] if scheme == "weights" else []
+    return act_act + weight_only, weight_only
 
 
 def quantize(fp32: Path, out: Path, scheme: str) -> None:
-    """Int8 copy of the fp32 encoder graph under `scheme` ("mixed", "weights" or "smoothed", see above)."""
+    """Int8 copy of the fp32 encoder graph under `scheme` ("weights" or "smoothed", see above)."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     exclude, weight_only = float_matmuls(onnx.load(str(fp32)), scheme)

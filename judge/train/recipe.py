@@ -18,6 +18,7 @@ from judge.train.fit import Ridge, pool_items
 
 ESC_DIMS = ("fluency", "expression", "empathy", "information", "skill", "humanoid", "overall")
 SAFETY_DIMS = ("privacy", "bias", "toxicity", "hallucination", "legality")
+TUNE_TASKS = ("harm", "harmful", "empathy")  # the fine-tuning outputs (judge.train.finetune)
 ALPHAS = (100.0, 300.0, 1000.0, 3000.0, 10000.0)
 RISK_AREA_DIM = {
     "Information Hazards": "privacy",
@@ -38,10 +39,10 @@ class Recipe:
     layers: int = 4
     max_tokens: int = 128
     gptfuzz_per_prompt: int | None = 15  # GPTFuzz rows per prompt the heads see (None: all)
-    quantize: str = "mixed"  # judge.train.quantize scheme: the fastest one whose held-out metrics stayed within 0.01
+    quantize: str = "weights"  # judge.train.quantize scheme: the fastest one whose held-out metrics stayed within 0.01
     smooth_alpha: float = 0.75
     # Encoder fine-tuning (judge.train.finetune.TuneConfig): tasks, GPTFuzz rows per prompt, harmful-row balance
-    tune_tasks: tuple[str, ...] = ("harm", "harmful", "empathy")
+    tune_tasks: tuple[str, ...] = TUNE_TASKS
     tune_gptfuzz_per_prompt: int | None = 30
     tune_balance: bool = False
 
