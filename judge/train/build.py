@@ -109,13 +109,14 @@ def train(recipe: Recipe, out: Path, cache: Path, seed: int, threads: int, smoke
         fs, os_ = cached_features("safety-train", recipe, encoder, [safety_segments(i, recipe.template) for i in safety_train], cache, threads, log)
         fz, oz = cached_features("zh-train", recipe, encoder, [safety_segments(i, recipe.template) for i in zh], cache, threads, log)
         x = np.concatenate([pool_items(fs, os_, len(safety_train)), pool_items(fz, oz, len(zh))])
-        keys = [i.key for i in safety_train + zh]
+        safety_items = safety_train + zh
+        keys = [i.key for i in safety_items]
         train_rows = np.ones(len(keys), dtype=bool)
-        targets = safety_targets(safety_train + zh)
+        targets = safety_targets(safety_items)
     targets = {d: replace(t, w=np.where(train_rows, t.w, 0.0)) for d, t in targets.items()}
     weight, bias, info = fit_heads(x, targets, keys, recipe.dims, seed)
     if recipe.track == "safety":
-        shift = harm_boundary_shift(x, targets, keys, safety_train + zh, {d: info[d]["alpha"] for d in recipe.dims}, seed)
+        shift = harm_boundary_shift(x, targets, keys, safety_items, {d: info[d]["alpha"] for d in recipe.dims}, seed)
         bias[[recipe.dims.index(d) for d in recipe.dims if d != "hallucination"]] += shift
         info["harm_boundary_shift"] = shift
     save_heads(out, recipe, weight, bias, info, keep, tok_json)

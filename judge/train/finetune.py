@@ -26,9 +26,7 @@ from torch import nn
 
 from judge.console import progress
 from judge.train import data as D
-from judge.train.recipe import harmful_balance, train_safety_items
-
-TASKS = ("harm", "harmful", "empathy")
+from judge.train.recipe import TUNE_TASKS, harmful_balance, train_safety_items
 
 
 @dataclass(frozen=True)
@@ -42,7 +40,7 @@ class TuneConfig:
     lr: float = 4e-5
     head_lr: float = 1e-3
     gptfuzz_per_prompt: int | None = 30
-    tasks: tuple[str, ...] = TASKS  # without "empathy", EPITOME is left out; without harm/harmful, the safety sets
+    tasks: tuple[str, ...] = TUNE_TASKS  # without "empathy", EPITOME is left out; without harm/harmful, the safety sets
     balance: bool = False  # harmful rows weighted per source as the heads weigh them (recipe.harmful_balance)
     seed: int = 0
     limit: int | None = None
@@ -88,7 +86,7 @@ class TaskModel(nn.Module):
     def __init__(self, bert):
         super().__init__()
         self.bert = bert
-        self.head = nn.Linear(bert.config.hidden_size, len(TASKS))
+        self.head = nn.Linear(bert.config.hidden_size, len(TUNE_TASKS))
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         hidden = self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
