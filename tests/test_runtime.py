@@ -85,4 +85,3 @@ def test_tampered_bundle_is_refused(torch_and_onnx, tmp_path: Path) -> None:
     manifest = json.loads((copy / "manifest.json").read_text())
     write_manifest(copy, {k: v for k, v in manifest.items() if k not in ("format", "files")})
     assert JudgeBundle.load(copy).sha != bundle.sha
-
