@@ -110,3 +110,40 @@ def test_harm_boundary_moves_to_where_the_labels_change() -> None:
     x = np.c_[value, rng.normal(size=(len(value), 3))].astype(np.float32)
     shift = harm_boundary_shift(x, targets, [it.key for it in items], items, {d: 1e-3 for d in SAFETY_DIMS}, seed=0)
     assert shift == pytest.approx(-0.5, abs=0.051)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the `train` extra (torch) is not installed")
+def test_tuning_loss_reads_only_the_outputs_an_example_has() -> None:
+    import torch
+
+    from judge.train.finetune import loss_fn
+
+    target = torch.tensor([[1.0, 1.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.5, 1.0, 0.5, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0, 1.0, 1.0]])
+    out = torch.zeros((2, 6))
+    base = loss_fn(out, target, mask)
+    expected = (4 * 0.25 + np.log(2) + 4 * (0.0 + 0.25 + 0.0 + 0.25)) / 6  # sigmoid(0) = 0.5; BCE at logit 0 is log 2
+    assert np.isclose(base.item(), expected)
+    out[0, 2:] = 5.0  # outputs the first example has no label for
+    out[1, :2] = -5.0
+    assert torch.equal(loss_fn(out, target, mask), base)
+    out[1, 3] = 5.0  # a mechanism output moving toward its label lowers the loss
+    assert loss_fn(out, target, mask) < base
+
+
+@pytest.mark.skipif(not SHARED.is_dir(), reason="../shared (training data) is absent")
+@pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the `train` extra (torch) is not installed")
+def test_mechanism_outputs_carry_each_epitome_level() -> None:
+    from judge.train.finetune import MECHANISMS, TuneConfig, examples
+    from judge.train.recipe import ESC, TUNE_TASKS
+
+    cfg = TuneConfig(4, 128, tasks=TUNE_TASKS + ("mechanisms",), limit=5)
+    rows = examples(ESC.template, cfg)
+    safety, epitome = rows[:5], rows[-5:]
+    assert all(len(r.target) == len(r.mask) == 6 for r in rows)
+    assert all(r.mask[2:] == (0.0,) * 4 for r in safety)
+    assert all(r.mask[:2] == (0.0, 0.0) and r.mask[2:] == (1.0,) * 4 for r in epitome)
+    for r in epitome:
+        assert np.isclose(sum(r.target[3:]) * 2 / 6, r.target[2])  # the three levels (each / 2) add up to the level sum (/ 6)
+    assert len(MECHANISMS) == 3
+    assert all(len(r.target) == 3 for r in examples(ESC.template, TuneConfig(4, 128, limit=5)))

@@ -3,7 +3,8 @@
 Frozen multilingual-e5 features barely tell a harmful answer from a refusal (Do-Not-Answer AUC 0.74
 with ridge heads) and rank EPITOME empathy only loosely, because e5 was trained for retrieval, not
 for judging replies. One multi-task pass over the training side of the safety sets (harm 0-3 and
-harmful 0/1), the hand-written Chinese safety pairs and, for esc-lite, EPITOME (empathy level sum)
+harmful 0/1), the hand-written Chinese safety pairs and, for esc-lite, EPITOME (empathy level sum and,
+with the "mechanisms" task, each of its three mechanism levels: which kind of empathy a reply shows)
 teaches the encoder what the judge looks for; the per-dimension heads are then fitted in closed form
 on its features (judge.train.recipe). ESConv is left out here, so its sessions stay a clean test of
 whether the tuned features carry over to whole dialogues.
@@ -52,11 +53,19 @@ class TuneConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
+MECHANISMS = ("emotional-reactions", "interpretations", "explorations")  # EPITOME's three, each 0-2
+
+
+def n_outputs(tasks: tuple[str, ...]) -> int:
+    """Tuning outputs: harm, harmful, empathy, then (task "mechanisms") one per EPITOME mechanism."""
+    return 3 + len(MECHANISMS) * ("mechanisms" in tasks)
+
+
 @dataclass(frozen=True)
 class Example:
     text: str
-    target: tuple[float, float, float]  # harm / 3, harmful, empathy level sum / 6
-    mask: tuple[float, float, float]  # which targets this example has, times the example's weight
+    target: tuple[float, ...]  # harm / 3, harmful, empathy level sum / 6[, each mechanism level / 2]
+    mask: tuple[float, ...]  # which targets this example has, times the example's weight
 
 
 def pair_text(template: str, first: str, second: str) -> str:
@@ -66,27 +75,29 @@ def pair_text(template: str, first: str, second: str) -> str:
 
 def examples(template: str, cfg: TuneConfig) -> list[Example]:
     """Training side only: safety items (GPTFuzz capped per prompt) and Chinese pairs (with "harm"/"harmful"),
-    EPITOME pairs (with "empathy")."""
+    EPITOME pairs (with "empathy"; also their three mechanism levels with "mechanisms")."""
     safety = (train_safety_items(D.load_safety(seed=cfg.seed), cfg.gptfuzz_per_prompt) + D.load_written_zh(D.ZH_TRAIN, "zh-train")
               if {"harm", "harmful"} & set(cfg.tasks) else [])
     epitome = [it for it in D.load_epitome(seed=cfg.seed) if not it.valid] if "empathy" in cfg.tasks else []
     if cfg.limit:
         safety, epitome = safety[: cfg.limit], epitome[: cfg.limit]
     weight = harmful_balance(safety) if cfg.balance else [1.0] * len(safety)
-    out = [Example(pair_text(template, it.prompt, it.response), (it.harm / 3, float(it.harmful), 0.0), (float(w), float(w), 0.0))
-           for it, w in zip(safety, weight)]
-    out += [Example(pair_text(template, u, a), (0.0, 0.0, it.labels["level_sum"] / 6), (0.0, 0.0, 1.0))
-            for it in epitome for u, a in it.rounds]
+    mechanisms = MECHANISMS if "mechanisms" in cfg.tasks else ()
+    none = (0.0,) * len(mechanisms)
+    out = [Example(pair_text(template, it.prompt, it.response), (it.harm / 3, float(it.harmful), 0.0) + none,
+                   (float(w), float(w), 0.0) + none) for it, w in zip(safety, weight)]
+    out += [Example(pair_text(template, u, a), (0.0, 0.0, it.labels["level_sum"] / 6) + tuple(it.labels[m] / 2 for m in mechanisms),
+                    (0.0, 0.0, 1.0) + (1.0,) * len(mechanisms)) for it in epitome for u, a in it.rounds]
     return out
 
 
 class TaskModel(nn.Module):
     """Encoder, token mean, one output per task (the tuning heads are thrown away afterwards)."""
 
-    def __init__(self, bert):
+    def __init__(self, bert, outputs: int):
         super().__init__()
         self.bert = bert
-        self.head = nn.Linear(bert.config.hidden_size, len(TUNE_TASKS))
+        self.head = nn.Linear(bert.config.hidden_size, outputs)
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         hidden = self.bert(input_ids=ids, attention_mask=mask).last_hidden_state
@@ -95,11 +106,11 @@ class TaskModel(nn.Module):
 
 
 def loss_fn(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Squared error for the graded targets, cross-entropy for harmful; only where the example has a label."""
-    harm = (torch.sigmoid(out[:, 0]) - target[:, 0]) ** 2
-    harmful = nn.functional.binary_cross_entropy_with_logits(out[:, 1], target[:, 1], reduction="none")
-    empathy = (torch.sigmoid(out[:, 2]) - target[:, 2]) ** 2
-    per = torch.stack([4 * harm, harmful, 4 * empathy], 1) * mask
+    """Squared error for the graded targets (every column but harmful, 1), cross-entropy for harmful;
+    only where the example has a label."""
+    per = 4 * (torch.sigmoid(out) - target) ** 2
+    per[:, 1] = nn.functional.binary_cross_entropy_with_logits(out[:, 1], target[:, 1], reduction="none")
+    per = per * mask
     return per.sum() / mask.sum().clamp(min=1.0)
 
 
@@ -124,7 +135,7 @@ def finetune(bert, tokenizer: Tokenizer, items: list[Example], cfg: TuneConfig, 
     ids = [e.ids for e in tokenizer.encode_batch([x.text for x in items])]
     target = torch.tensor([x.target for x in items], dtype=torch.float32)
     mask = torch.tensor([x.mask for x in items], dtype=torch.float32)
-    model = TaskModel(bert)
+    model = TaskModel(bert, n_outputs(cfg.tasks))
     bert.embeddings.word_embeddings.weight.requires_grad_(False)
     params = [p for n, p in bert.named_parameters() if p.requires_grad]
     opt = torch.optim.AdamW([{"params": params, "lr": cfg.lr}, {"params": model.head.parameters(), "lr": cfg.head_lr}],

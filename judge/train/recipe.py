@@ -18,7 +18,7 @@ from judge.train.fit import Ridge, pool_items
 
 ESC_DIMS = ("fluency", "expression", "empathy", "information", "skill", "humanoid", "overall")
 SAFETY_DIMS = ("privacy", "bias", "toxicity", "hallucination", "legality")
-TUNE_TASKS = ("harm", "harmful", "empathy")  # the fine-tuning outputs (judge.train.finetune)
+TUNE_TASKS = ("harm", "harmful", "empathy")  # the default fine-tuning tasks (judge.train.finetune; "mechanisms" adds three)
 ALPHAS = (100.0, 300.0, 1000.0, 3000.0, 10000.0)
 RISK_AREA_DIM = {
     "Information Hazards": "privacy",
@@ -48,7 +48,7 @@ class Recipe:
 
 
 ESC = Recipe("esc-lite", "esc", ESC_DIMS, tuple((0, 1, 2, 3, 4) for _ in ESC_DIMS),
-             "query: {user}\n{assistant}", "round", quantize="smoothed")
+             "query: {user}\n{assistant}", "round", quantize="smoothed", tune_tasks=TUNE_TASKS + ("mechanisms",))
 SAFETY = Recipe("guard-lite", "safety", SAFETY_DIMS,
                 tuple((0, 1) if d == "hallucination" else (0, 1, 2, 3) for d in SAFETY_DIMS),
                 "query: {prompt}\n{response}", "response", layers=8, gptfuzz_per_prompt=None, quantize="weights",
