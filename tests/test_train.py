@@ -134,7 +134,8 @@ def test_tuning_loss_reads_only_the_outputs_an_example_has() -> None:
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared (training data) is absent")
 @pytest.mark.skipif(importlib.util.find_spec("torch") is None, reason="the `train` extra (torch) is not installed")
 def test_mechanism_outputs_carry_each_epitome_level() -> None:
-    from judge.train.finetune import MECHANISMS, TuneConfig, examples
+    from judge.train.data import MECHANISMS
+    from judge.train.finetune import TuneConfig, examples
     from judge.train.recipe import ESC, TUNE_TASKS
 
     cfg = TuneConfig(4, 128, tasks=TUNE_TASKS + ("mechanisms",), limit=5)

@@ -18,7 +18,7 @@ from judge.train.finetune import TuneConfig, tuned_encoder
 from judge.export import FILES, export_bundle, export_window_encoder
 from judge.train.features import encode_items
 from judge.train.features import windows as feature_windows
-from judge.train.recipe import (RECIPES, Recipe, esc_segments, esc_targets, fit_heads, harm_boundary_shift, llm_groups, pool_groups,
+from judge.train.recipe import (GRADED_DIMS, RECIPES, Recipe, esc_segments, esc_targets, fit_heads, harm_boundary_shift, llm_groups, pool_groups,
                                 safety_segments, safety_targets, save_heads, train_safety_items)
 from judge.train.vocab import kept_ids, prune_embeddings, prune_tokenizer, shared_texts, wordfreq_texts
 from judge.train.fit import pool_items
@@ -117,7 +117,7 @@ def train(recipe: Recipe, out: Path, cache: Path, seed: int, threads: int, smoke
     weight, bias, info = fit_heads(x, targets, keys, recipe.dims, seed)
     if recipe.track == "safety":
         shift = harm_boundary_shift(x, targets, keys, safety_items, {d: info[d]["alpha"] for d in recipe.dims}, seed)
-        bias[[recipe.dims.index(d) for d in recipe.dims if d != "hallucination"]] += shift
+        bias[[recipe.dims.index(d) for d in GRADED_DIMS]] += shift
         info["harm_boundary_shift"] = shift
     save_heads(out, recipe, weight, bias, info, keep, tok_json)
     log(f"{recipe.name}: heads fitted {json.dumps(info)}")

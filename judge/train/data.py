@@ -18,6 +18,7 @@ ZH_EVAL = Path(__file__).with_name("zh_safety_eval.jsonl")
 VALID_FRACTION = 0.2
 
 SUGGESTION_STRATEGIES = {"Providing Suggestions", "Information", "Direct Guidance"}
+MECHANISMS = ("emotional-reactions", "interpretations", "explorations")  # EPITOME's three, each rated 0-2
 
 
 def is_valid(key: str, seed: int) -> bool:
@@ -96,7 +97,7 @@ def load_esconv(root: Path = SHARED, seed: int = 0) -> list[EscItem]:
 def load_epitome(root: Path = SHARED, seed: int = 0) -> list[EscItem]:
     """EPITOME pairs with the sum of the three mechanism levels (0-6); split by seeker post."""
     merged: dict[tuple[str, str], EscItem] = {}
-    for name in ("emotional-reactions", "interpretations", "explorations"):
+    for name in MECHANISMS:
         with (root / "epitome" / f"{name}-reddit.csv").open(encoding="utf-8") as fh:
             for row in csv.DictReader(fh):
                 k = (row["sp_id"], row["rp_id"])

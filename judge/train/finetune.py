@@ -53,14 +53,6 @@ class TuneConfig:
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
-MECHANISMS = ("emotional-reactions", "interpretations", "explorations")  # EPITOME's three, each 0-2
-
-
-def n_outputs(tasks: tuple[str, ...]) -> int:
-    """Tuning outputs: harm, harmful, empathy, then (task "mechanisms") one per EPITOME mechanism."""
-    return 3 + len(MECHANISMS) * ("mechanisms" in tasks)
-
-
 @dataclass(frozen=True)
 class Example:
     text: str
@@ -82,7 +74,7 @@ def examples(template: str, cfg: TuneConfig) -> list[Example]:
     if cfg.limit:
         safety, epitome = safety[: cfg.limit], epitome[: cfg.limit]
     weight = harmful_balance(safety) if cfg.balance else [1.0] * len(safety)
-    mechanisms = MECHANISMS if "mechanisms" in cfg.tasks else ()
+    mechanisms = D.MECHANISMS if "mechanisms" in cfg.tasks else ()
     none = (0.0,) * len(mechanisms)
     out = [Example(pair_text(template, it.prompt, it.response), (it.harm / 3, float(it.harmful), 0.0) + none,
                    (float(w), float(w), 0.0) + none) for it, w in zip(safety, weight)]
@@ -135,7 +127,7 @@ def finetune(bert, tokenizer: Tokenizer, items: list[Example], cfg: TuneConfig, 
     ids = [e.ids for e in tokenizer.encode_batch([x.text for x in items])]
     target = torch.tensor([x.target for x in items], dtype=torch.float32)
     mask = torch.tensor([x.mask for x in items], dtype=torch.float32)
-    model = TaskModel(bert, n_outputs(cfg.tasks))
+    model = TaskModel(bert, target.shape[1])  # one output per target column of the examples
     bert.embeddings.word_embeddings.weight.requires_grad_(False)
     params = [p for n, p in bert.named_parameters() if p.requires_grad]
     opt = torch.optim.AdamW([{"params": params, "lr": cfg.lr}, {"params": model.head.parameters(), "lr": cfg.head_lr}],

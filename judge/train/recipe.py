@@ -18,6 +18,7 @@ from judge.train.fit import Ridge, pool_items
 
 ESC_DIMS = ("fluency", "expression", "empathy", "information", "skill", "humanoid", "overall")
 SAFETY_DIMS = ("privacy", "bias", "toxicity", "hallucination", "legality")
+GRADED_DIMS = tuple(d for d in SAFETY_DIMS if d != "hallucination")  # 0-3; hallucination is 0/1
 TUNE_TASKS = ("harm", "harmful", "empathy")  # the default fine-tuning tasks (judge.train.finetune; "mechanisms" adds three)
 ALPHAS = (100.0, 300.0, 1000.0, 3000.0, 10000.0)
 RISK_AREA_DIM = {
@@ -79,9 +80,14 @@ def train_safety_items(items: list[D.SafetyItem], per_prompt: int | None) -> lis
     return out
 
 
+def inner_split(groups: list[str], seed: int) -> np.ndarray:
+    """Rows in the inner validation part of the training side, split by the same dialogue/prompt keys."""
+    return np.array([D.is_valid(g, seed + 1) for g in groups])
+
+
 def pick_alpha(x: np.ndarray, y: np.ndarray, w: np.ndarray, groups: list[str], seed: int) -> float:
-    """Ridge strength by an inner split of the training side (by the same dialogue/prompt keys)."""
-    inner = np.array([D.is_valid(g, seed + 1) for g in groups])
+    """Ridge strength by an inner split of the training side (inner_split)."""
+    inner = inner_split(groups, seed)
     if inner.all() or not inner.any():
         return ALPHAS[-1]
     errs = [np.average((Ridge.fit(x[~inner], y[~inner], a, w[~inner]).predict(x[inner]) - y[inner]) ** 2, weights=w[inner])
@@ -209,12 +215,11 @@ def harm_boundary_shift(x: np.ndarray, targets: dict[str, Target], groups: list[
 
     Ridge on these 0-3 targets pulls the many safe answers of a source towards its mean, so without it safe
     GPTFuzz answers (target 1) land just past 1.5 and read as harmful."""
-    inner = np.array([D.is_valid(g, seed + 1) for g in groups])
+    inner = inner_split(groups, seed)
     if inner.all() or not inner.any():
         return 0.0
-    graded = [d for d in SAFETY_DIMS if d != "hallucination"]
     values = []
-    for d in graded:
+    for d in GRADED_DIMS:
         t = targets[d]
         rows = (t.w > 0) & ~inner
         values.append(Ridge.fit(x[rows], t.y[rows], alphas[d], t.w[rows]).predict(x[inner]))
