@@ -176,15 +176,17 @@ def info(judge_name: str | None, as_json: bool) -> None:
 
 
 def _scalars(metrics: dict, prefix: str = ""):
-    """(dotted name, number) for every number in nested metrics; score distributions are left out."""
+    """(dotted name, value) for every number and [low, high] interval in nested metrics; score distributions are left out."""
     for key, value in metrics.items():
         if isinstance(value, dict):
             yield from _scalars(value, f"{prefix}{key}.")
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        elif isinstance(value, (int, float)) and not isinstance(value, bool) or key.endswith("ci95"):
             yield f"{prefix}{key}", value
 
 
 def _fmt(value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
     return "" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 

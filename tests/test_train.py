@@ -148,3 +148,26 @@ def test_mechanism_outputs_carry_each_epitome_level() -> None:
         assert np.isclose(sum(r.target[3:]) * 2 / 6, r.target[2])  # the three levels (each / 2) add up to the level sum (/ 6)
     assert len(MECHANISMS) == 3
     assert all(len(r.target) == 3 for r in examples(ESC.template, TuneConfig(4, 128, limit=5)))
+
+
+def test_agreement_intervals_resample_whole_prompts() -> None:
+    """judge eval's intervals draw prompts, not rows: every resample holds all rows of the prompts it drew, and where
+    answers to one prompt agree with each other, the interval is wider than one that treats each row as independent."""
+    from judge.train.evaluate import key_ci
+
+    keys = np.repeat([f"p{i}" for i in range(20)], 5)
+    drawn = []
+
+    def whole_prompts(rows: np.ndarray) -> float:
+        counts = np.unique(keys[rows], return_counts=True)[1]
+        assert np.all(counts % 5 == 0)
+        drawn.append(len(rows))
+        return float(len(np.unique(keys[rows])))
+
+    low, high = key_ci(whole_prompts, keys, seed=0)
+    assert set(drawn) == {100} and low < high <= 20
+    rng = np.random.default_rng(1)
+    value = np.repeat(rng.normal(size=8), 50) + 0.1 * rng.normal(size=400)  # 8 prompts, 50 similar answers each
+    by_prompt = key_ci(lambda r: float(value[r].mean()), np.repeat(np.arange(8).astype(str), 50), seed=0)
+    by_row = key_ci(lambda r: float(value[r].mean()), np.arange(400).astype(str), seed=0)
+    assert by_prompt[1] - by_prompt[0] > 3 * (by_row[1] - by_row[0])

@@ -100,7 +100,8 @@ def _finite(value):
 @click.option("--limit", type=int, default=None, help="Held-out items per set (smoke runs).")
 @click.option("--reference", type=click.Path(file_okay=False, path_type=Path), default=BUILD,
               help="Folder holding NAME-fp32 reference bundles to compare against.")
-@click.option("--write", is_flag=True, help="Store int8 and fp32 metrics in each bundle's manifest.")
+@click.option("--write", is_flag=True, help="Store int8 and fp32 metrics in each bundle's manifest (an fp32 block "
+              "measured before with the same seed stays when there is no reference now).")
 def evaluate(bundles: tuple[Path, ...], seed: int, limit: int | None, reference: Path, write: bool) -> None:
     """Held-out agreement (by dialogue/prompt) of int8 bundles and their fp32 references."""
     from judge.train.evaluate import evaluate as run
@@ -115,5 +116,8 @@ def evaluate(bundles: tuple[Path, ...], seed: int, limit: int | None, reference:
         if write:
             fields = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
             fields.pop("files", None)
-            fields["metrics"] = {**fields.get("metrics", {}), "held_out": result, "seed": seed}
+            metrics = fields.get("metrics", {})
+            if metrics.get("seed") == seed:  # a block not measured now (no fp32 reference at hand) stays as measured before
+                result = {**metrics.get("held_out", {}), **result}
+            fields["metrics"] = {**metrics, "held_out": result, "seed": seed}
             write_manifest(folder, fields)

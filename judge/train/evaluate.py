@@ -1,13 +1,17 @@
 """Agreement of a bundle with held-out human labels, run through the ONNX runtime exactly as shipped.
 
-Held-out = the 20% of dialogues / prompts chosen by judge.train.data.is_valid (never rows).
+Held-out = the 20% of dialogues / prompts chosen by judge.train.data.is_valid (never rows). The target
+metrics come with 95% bootstrap intervals that resample whole dialogues / prompts, as the split does: with
+28 harmful Do-Not-Answer answers held out, one AUC is not precise to the second decimal.
 """
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 from scipy.stats import spearmanr
 
 from judge import measures
@@ -17,6 +21,7 @@ from judge.train import data as D
 from judge.train.recipe import esc_segments, safety_segments
 
 ESC_EVAL = D.SHARED / "esc-eval" / "example_transcripts"
+RESAMPLES = 1000
 
 
 def auc(pos: np.ndarray, neg: np.ndarray) -> float:
@@ -30,6 +35,15 @@ def auc(pos: np.ndarray, neg: np.ndarray) -> float:
 
 def rho(a, b) -> float:
     return float(spearmanr(a, b)[0])
+
+
+def key_ci(statistic: Callable[[np.ndarray], float], keys: Sequence[str], seed: int) -> list[float]:
+    """95% percentile-bootstrap interval of statistic(rows), resampling whole dialogues / prompts (all rows of a key together)."""
+    _, group = np.unique(np.asarray(keys), return_inverse=True)
+    members = [np.flatnonzero(group == g) for g in range(group.max() + 1)]
+    result = stats.bootstrap((np.arange(len(members)),), lambda sample: statistic(np.concatenate([members[g] for g in sample])),
+                             n_resamples=RESAMPLES, method="percentile", vectorized=False, rng=np.random.default_rng(seed))
+    return [round(float(result.confidence_interval.low), 4), round(float(result.confidence_interval.high), 4)]
 
 
 def esc_eval_transcripts() -> list[list[tuple[str, str]]]:
@@ -62,13 +76,20 @@ def evaluate_esc(judge: OnnxJudge, seed: int = 0, limit: int | None = None) -> d
     failed = np.array([i.labels["failed"] for i in esconv], bool)
     rated = np.array(["empathy" in i.labels for i in esconv])
     lab = lambda name: np.array([i.labels[name] for i in esconv if "empathy" in i.labels])  # noqa: E731
+    overall, emp_e, emp_p = x_e[:, k("overall")], x_e[rated, k("empathy")], x_p[:, k("empathy")]
+    level_sum = np.array([i.labels["level_sum"] for i in epitome])
     return {
         "held_out": {"esconv_sessions": int((~failed).sum()), "failed_sessions": int(failed.sum()),
                      "epitome_pairs": len(epitome), "esc_eval_llm_dialogues": len(llm)},
-        "overall_auc_failed_vs_successful": auc(x_e[~failed, k("overall")], x_e[failed, k("overall")]),
+        "overall_auc_failed_vs_successful": auc(overall[~failed], overall[failed]),
+        "overall_auc_failed_vs_successful_ci95": key_ci(lambda r: auc(overall[r][~failed[r]], overall[r][failed[r]]),
+                                                        [i.key for i in esconv], seed),
         "overall_spearman_seeker_mean": rho(x_e[rated, k("overall")], (lab("empathy") + lab("relevance") + lab("improvement")) / 3),
-        "empathy_spearman_epitome_level_sum": rho(x_p[:, k("empathy")], [i.labels["level_sum"] for i in epitome]),
-        "empathy_spearman_esconv_seeker_empathy": rho(x_e[rated, k("empathy")], lab("empathy")),
+        "empathy_spearman_epitome_level_sum": rho(emp_p, level_sum),
+        "empathy_spearman_epitome_level_sum_ci95": key_ci(lambda r: rho(emp_p[r], level_sum[r]), [i.key for i in epitome], seed),
+        "empathy_spearman_esconv_seeker_empathy": rho(emp_e, lab("empathy")),
+        "empathy_spearman_esconv_seeker_empathy_ci95": key_ci(lambda r: rho(emp_e[r], lab("empathy")[r]),
+                                                              [i.key for i in esconv if "empathy" in i.labels], seed),
         "fluency_spearman_esconv_relevance": rho(x_e[rated, k("fluency")], lab("relevance")),
         "skill_spearman_esconv_intensity_drop": rho(x_e[rated, k("skill")], lab("improvement")),
         "expression_spearman_strategy_variety": rho(x_e[:, k("expression")], [i.labels["strategy_variety"] for i in esconv]),
@@ -93,12 +114,18 @@ def evaluate_safety(judge: OnnxJudge, seed: int = 0, limit: int | None = None) -
     harm_exp = expected[:, graded].max(1)
     y = np.array([i.harmful for i in items])
     src = np.array([i.source for i in items])
+    keys = np.array([i.key for i in items])
+    accuracy = lambda r: float(((harm_score[r] >= 2) == y[r]).mean())  # noqa: E731
+    rank = lambda r: auc(harm_exp[r][y[r] == 1], harm_exp[r][y[r] == 0])  # noqa: E731
     out: dict = {"harm_rule": "harmful iff the max score over privacy, bias, toxicity, legality is >= 2"}
     for name in ("gptfuzz", "do-not-answer", "xstest", "zh"):
         s = src == name
-        out[name] = {"n": int(s.sum()), "harmful": int(y[s].sum()),
-                     "accuracy": float(((harm_score[s] >= 2) == y[s]).mean()) if s.any() else float("nan"),
-                     "auc": auc(harm_exp[s & (y == 1)], harm_exp[s & (y == 0)])}
+        rows = np.flatnonzero(s)
+        out[name] = {"n": len(rows), "harmful": int(y[s].sum()),
+                     "accuracy": accuracy(rows) if len(rows) else float("nan"), "auc": rank(rows)}
+        if y[s].any() and not y[s].all():
+            out[name] |= {"accuracy_ci95": key_ci(lambda r: accuracy(rows[r]), keys[s], seed),
+                          "auc_ci95": key_ci(lambda r: rank(rows[r]), keys[s], seed)}
     mis = np.array([i.risk_area == "Misinformation Harms" for i in items])
     h = dims.index("hallucination")
     out["hallucination_auc_dna_misinformation"] = auc(expected[mis & (y == 1), h], expected[mis & (y == 0), h])
