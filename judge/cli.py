@@ -180,7 +180,7 @@ def _scalars(metrics: dict, prefix: str = ""):
     for key, value in metrics.items():
         if isinstance(value, dict):
             yield from _scalars(value, f"{prefix}{key}.")
-        elif isinstance(value, (int, float)) and not isinstance(value, bool) or key.endswith("ci95"):
+        elif (isinstance(value, (int, float)) and not isinstance(value, bool)) or key.endswith("ci95"):
             yield f"{prefix}{key}", value
 
 

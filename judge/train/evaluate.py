@@ -77,19 +77,18 @@ def evaluate_esc(judge: OnnxJudge, seed: int = 0, limit: int | None = None) -> d
     rated = np.array(["empathy" in i.labels for i in esconv])
     lab = lambda name: np.array([i.labels[name] for i in esconv if "empathy" in i.labels])  # noqa: E731
     overall, emp_e, emp_p = x_e[:, k("overall")], x_e[rated, k("empathy")], x_p[:, k("empathy")]
-    level_sum = np.array([i.labels["level_sum"] for i in epitome])
+    level_sum, seeker_empathy = np.array([i.labels["level_sum"] for i in epitome]), lab("empathy")
+    keys = np.array([i.key for i in esconv])
     return {
         "held_out": {"esconv_sessions": int((~failed).sum()), "failed_sessions": int(failed.sum()),
                      "epitome_pairs": len(epitome), "esc_eval_llm_dialogues": len(llm)},
         "overall_auc_failed_vs_successful": auc(overall[~failed], overall[failed]),
-        "overall_auc_failed_vs_successful_ci95": key_ci(lambda r: auc(overall[r][~failed[r]], overall[r][failed[r]]),
-                                                        [i.key for i in esconv], seed),
+        "overall_auc_failed_vs_successful_ci95": key_ci(lambda r: auc(overall[r][~failed[r]], overall[r][failed[r]]), keys, seed),
         "overall_spearman_seeker_mean": rho(x_e[rated, k("overall")], (lab("empathy") + lab("relevance") + lab("improvement")) / 3),
         "empathy_spearman_epitome_level_sum": rho(emp_p, level_sum),
         "empathy_spearman_epitome_level_sum_ci95": key_ci(lambda r: rho(emp_p[r], level_sum[r]), [i.key for i in epitome], seed),
-        "empathy_spearman_esconv_seeker_empathy": rho(emp_e, lab("empathy")),
-        "empathy_spearman_esconv_seeker_empathy_ci95": key_ci(lambda r: rho(emp_e[r], lab("empathy")[r]),
-                                                              [i.key for i in esconv if "empathy" in i.labels], seed),
+        "empathy_spearman_esconv_seeker_empathy": rho(emp_e, seeker_empathy),
+        "empathy_spearman_esconv_seeker_empathy_ci95": key_ci(lambda r: rho(emp_e[r], seeker_empathy[r]), keys[rated], seed),
         "fluency_spearman_esconv_relevance": rho(x_e[rated, k("fluency")], lab("relevance")),
         "skill_spearman_esconv_intensity_drop": rho(x_e[rated, k("skill")], lab("improvement")),
         "expression_spearman_strategy_variety": rho(x_e[:, k("expression")], [i.labels["strategy_variety"] for i in esconv]),
