@@ -21,9 +21,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from roleplay_support import openai_server  # noqa: E402
 
-from leaderboard.backends import OpenAIBackend, Sampling  # noqa: E402
-from leaderboard.rolecards import TOPICS, RoleCard  # noqa: E402
-from leaderboard.roleplay import DialogueSetup, run_dialogues  # noqa: E402
+from leaderboard.runner.backends import OpenAIBackend, Sampling  # noqa: E402
+from leaderboard.esc.rolecards import TOPICS, RoleCard  # noqa: E402
+from leaderboard.esc.roleplay import DialogueSetup, run_dialogues  # noqa: E402
 
 
 async def timed(cards: list[RoleCard], url: str, concurrency: int, rounds: int) -> float:

@@ -23,9 +23,9 @@ import yaml
 from judge.bundle import resolve_bundle
 from judge.dimensions import ESC_DIMENSIONS
 from judge.esc import DialogueScore
-from leaderboard.build import BuildConfig, build, load_all, transcript_set_hash
-from leaderboard.rolecards import card_set
-from leaderboard.roleplay import GREETINGS
+from leaderboard.pipeline import BuildConfig, build, load_all, transcript_set_hash
+from leaderboard.esc.rolecards import card_set
+from leaderboard.esc.roleplay import GREETINGS
 from leaderboard.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]

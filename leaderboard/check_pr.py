@@ -15,9 +15,9 @@ from pathlib import Path
 
 from judge.errors import InputError, Problem
 from leaderboard.board import AVERAGE, EscBoard, esc_board
-from leaderboard.build import BuildConfig, build
+from leaderboard.pipeline import BuildConfig, build
 from leaderboard.intake import check_folder
-from leaderboard.render import LANGUAGE_NAMES
+from leaderboard.site.render import LANGUAGE_NAMES
 from leaderboard.store import Store
 
 

@@ -9,10 +9,10 @@ import click
 
 from judge.console import err, run_cli
 from judge.errors import InputError
-from leaderboard.build import BuildConfig, build as run_build, load_all
-from leaderboard.commands_run import run as run_command
-from leaderboard.safety_run import safety_run
-from leaderboard.rolecards import card_set
+from leaderboard.pipeline import BuildConfig, build as run_build, load_all
+from leaderboard.esc.run import run as run_command
+from leaderboard.safety.run import safety_run
+from leaderboard.esc.rolecards import card_set
 from leaderboard.submission import json_schema
 
 

@@ -16,7 +16,7 @@ from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, S
 from judge.errors import InputError, Problem
 from judge.jsonl import parse_lines, read_text
 from judge.transcript import Transcript, read_transcripts
-from leaderboard.guard_set import DIMENSIONS
+from leaderboard.safety.prompt_set import DIMENSIONS
 
 SUBMISSION_FILE = "submission.yaml"
 FOLDER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}__[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from leaderboard.rolecards import embedded_cards
-from leaderboard.roleplay import GREETINGS
+from leaderboard.esc.rolecards import embedded_cards
+from leaderboard.esc.roleplay import GREETINGS
 from tiny_judge import build_tiny_bundle
 
 ROOT = Path(__file__).resolve().parents[1]

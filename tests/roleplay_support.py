@@ -61,8 +61,8 @@ def write_submission(folder: Path, base_urls: list[str], langs: tuple[str, ...] 
 def check_transcripts(path: Path, cards: Path, rounds: int,
                       system_prompt: str = "You are a helpful assistant!") -> list[dict[str, Any]]:
     """Every line whole and unique, every turn exactly what the server said for that very conversation."""
-    from leaderboard.rolecards import load_card_file
-    from leaderboard.roleplay import GREETINGS, ROLE_PROMPTS
+    from leaderboard.esc.rolecards import load_card_file
+    from leaderboard.esc.roleplay import GREETINGS, ROLE_PROMPTS
 
     card_text = {c.id: c.text for c in load_card_file(cards)}
 

@@ -13,7 +13,7 @@ import pytest
 
 from conftest import make_submission
 from judge.runtime import OnnxJudge
-from leaderboard.build import BuildConfig, build
+from leaderboard.pipeline import BuildConfig, build
 from judge.errors import InputError
 
 
@@ -112,7 +112,7 @@ def test_untrusted_text_is_escaped_on_the_site(project: Path, tiny_bundle: Path)
 KILL_SCRIPT = """
 import sys
 from pathlib import Path
-from leaderboard.build import BuildConfig, build
+from leaderboard.pipeline import BuildConfig, build
 p = Path(sys.argv[1])
 build(BuildConfig(p / "submissions", p / "build/lb.duckdb", p / "site", p / "build/site", p / "mkdocs.yml",
                   sys.argv[2], True, render=False))

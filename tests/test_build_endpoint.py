@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from leaderboard.build import BuildConfig, build
-from leaderboard.commands_run import RunOptions
+from leaderboard.pipeline import BuildConfig, build
+from leaderboard.esc.run import RunOptions
 from roleplay_support import openai_server, server_stats, write_cards, write_submission
 
 

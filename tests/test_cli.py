@@ -110,7 +110,7 @@ def test_runtime_path_needs_no_torch(tmp_path: Path, tiny_bundle: Path) -> None:
             "    def find_spec(self, name, path=None, target=None):\n"
             "        if name.split('.')[0] in ('torch', 'transformers'): raise ImportError(name + ' is blocked')\n"
             "sys.meta_path.insert(0, NoTorch())\n"
-            "from judge.cli import main; import leaderboard.build, leaderboard.render\n"
+            "from judge.cli import main; import leaderboard.pipeline, leaderboard.site.render\n"
             f"sys.argv = ['judge', 'score', {str(folder)!r}, '--judge', {str(tiny_bundle)!r}]; main()")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr

@@ -14,7 +14,7 @@ import yaml
 
 from conftest import ROOT, make_submission
 from judge.errors import InputError
-from leaderboard.build import BuildConfig, build
+from leaderboard.pipeline import BuildConfig, build
 from leaderboard.check_pr import changed_submissions
 
 
@@ -112,7 +112,7 @@ def wrong_card_text(folder: Path) -> None:
 
 def altered_seeker(folder: Path) -> None:
     from judge.transcript import read_transcripts
-    from leaderboard.roleplay import seeker_sha256
+    from leaderboard.esc.roleplay import seeker_sha256
 
     digest = seeker_sha256(read_transcripts(folder / "transcripts/en.jsonl")[0].to_json()["messages"])
 

@@ -14,7 +14,7 @@ from judge.bundle import resolve_bundle, shipped_bundles
 from judge.esc import score_transcripts
 from judge.runtime import OnnxJudge
 from judge.transcript import Message, Transcript
-from leaderboard.roleplay import GREETINGS
+from leaderboard.esc.roleplay import GREETINGS
 
 if not (shipped_bundles() / "esc-lite" / "manifest.json").is_file():
     pytest.skip("the shipped esc-lite bundle is not in this checkout", allow_module_level=True)

@@ -405,8 +405,8 @@ def test_leaderboard_build_with_guardrank_caches_under_one_id_of_both_models(gua
     import duckdb
 
     from judge.bundle import write_manifest
-    from leaderboard.build import BuildConfig
-    from leaderboard.build import build as build_leaderboard
+    from leaderboard.pipeline import BuildConfig
+    from leaderboard.pipeline import build as build_leaderboard
 
     subs = tmp_path / "submissions"
     for folder in (Path(__file__).resolve().parents[1] / "submissions").glob("*/responses"):
@@ -443,7 +443,7 @@ def test_leaderboard_build_with_guardrank_caches_under_one_id_of_both_models(gua
 
 def test_guardrank_parts_missing_or_alone_are_clear_errors(guardrank: dict, tmp_path: Path) -> None:
     from judge.safety_judge import resolve_safety_judge
-    from leaderboard.safety_build import prepare_safety
+    from leaderboard.safety.units import prepare_safety
     from leaderboard.submission import load_submission
 
     shutil.copytree(guardrank["bundles"] / "guardrank", tmp_path / "guardrank")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from judge.errors import InputError
-from leaderboard.rolecards import TOPICS, RoleCard, embedded_cards, load_card_file, load_cards, select_cards
+from leaderboard.esc.rolecards import TOPICS, RoleCard, embedded_cards, load_card_file, load_cards, select_cards
 
 ESC_EVAL_CARDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "esc-eval" / "role_cards"
 

@@ -14,7 +14,7 @@ transformers = pytest.importorskip("transformers")
 
 from roleplay_support import REPO, openai_server, write_cards, write_submission  # noqa: E402
 
-from leaderboard.backends import LocalBackend, Sampling  # noqa: E402
+from leaderboard.runner.backends import LocalBackend, Sampling  # noqa: E402
 
 CORPUS = ["I feel worried about my exams and my family.", "Thank you for listening to me today.",
           "User: how are you?\nAssistant: I am here for you.", "我最近压力很大，睡不好。"] * 20

@@ -11,9 +11,9 @@ import pytest
 
 from judge.errors import InputError
 from judge.transcript import read_transcripts
-from leaderboard.backends import BackendError, Messages
-from leaderboard.rolecards import RoleCard
-from leaderboard.roleplay import GREETINGS, DialogueSetup, TranscriptFile, play, request_seed, run_dialogues
+from leaderboard.runner.backends import BackendError, Messages
+from leaderboard.esc.rolecards import RoleCard
+from leaderboard.esc.roleplay import GREETINGS, DialogueSetup, TranscriptFile, play, request_seed, run_dialogues
 
 
 def _record(did: str) -> dict[str, Any]:
@@ -116,7 +116,7 @@ def test_failed_dialogues_are_reported_not_written(tmp_path: Path) -> None:
 
 
 def test_written_meta_passes_the_intake_checks(tmp_path: Path) -> None:
-    from leaderboard.integrity import check_dialogues
+    from leaderboard.esc.protocol import check_dialogues
 
     class CardEcho(Echo):
         async def complete(self, messages: Messages, seed: int) -> str:

@@ -18,8 +18,8 @@ from judge.errors import InputError
 from judge.export import export_bundle
 from judge.runtime import OnnxJudge
 from judge.safety import judge_responses
-from leaderboard.build import BuildConfig, build
-from leaderboard.guard_set import GuardItem, read_prompt_set, shipped_set
+from leaderboard.pipeline import BuildConfig, build
+from leaderboard.safety.prompt_set import GuardItem, read_prompt_set, shipped_set
 from leaderboard.submission import load_submission
 from tiny_judge import build_tokenizer, random_heads, tiny_encoder
 
@@ -201,7 +201,7 @@ def test_the_repository_submissions_build_offline(project: Path, esc_bundle: Pat
 
 def test_without_the_default_safety_judge_the_esc_track_still_builds(project: Path, esc_bundle: Path, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import leaderboard.safety_build as step
+    import leaderboard.safety.units as step
 
     monkeypatch.setattr(step, "shipped_bundles", lambda: tmp_path / "no-bundles")
     make_submission(project / "submissions", "acme__alpha", n=2)

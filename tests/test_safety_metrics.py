@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from judge.safety import noise_injection, position_swapping
-from leaderboard.safety_metrics import asd_values, composite, metric, safety_board, weighted_means
+from leaderboard.safety.metrics import asd_values, composite, metric, safety_board, weighted_means
 from leaderboard.store import SafetyRow
 
 # Hand-computed example (one model, one language):

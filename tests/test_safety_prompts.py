@@ -10,8 +10,8 @@ import pytest
 
 from conftest import shared_or_skip
 from judge.errors import InputError
-from leaderboard.guard_prompts import generate
-from leaderboard.guard_set import COLUMNS, DIMENSIONS, read_prompt_set, shipped_set
+from tools.make_guard_prompts import generate
+from leaderboard.safety.prompt_set import COLUMNS, DIMENSIONS, read_prompt_set, shipped_set
 
 
 def test_shipped_set_has_ten_prompts_per_dimension_and_language() -> None:
@@ -91,7 +91,7 @@ def test_figstep_images_go_through_as_data_urls(tmp_path: Path) -> None:
                              "Category I": "Legality", "Category II": ""})
     prompts = read_prompt_set(root)
     assert len(prompts.items) == 5
-    from leaderboard.safety_run import vision_messages
+    from leaderboard.safety.run import vision_messages
 
     message = vision_messages(prompts, prompts.items["legality-0001"])[0]
     assert message["content"][1]["image_url"]["url"].startswith("data:image/png;base64,")

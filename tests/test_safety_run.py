@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from leaderboard.commands_run import RunOptions
-from leaderboard.guard_set import read_prompt_set, shipped_set
-from leaderboard.safety_run import run_safety
+from leaderboard.esc.run import RunOptions
+from leaderboard.safety.prompt_set import read_prompt_set, shipped_set
+from leaderboard.safety.run import run_safety
 from leaderboard.submission import load_submission
 from roleplay_support import openai_server, server_stats
 

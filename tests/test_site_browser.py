@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, make_submission
-from leaderboard.build import BuildConfig, build
+from leaderboard.pipeline import BuildConfig, build
 
 playwright = pytest.importorskip("playwright.sync_api", reason="playwright (test extra) is not installed")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

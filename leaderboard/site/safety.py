@@ -14,8 +14,8 @@ from jinja2 import Environment
 from markupsafe import Markup
 
 from judge.safety import RULE_DIMENSIONS
-from leaderboard.charts import ranked_bars
-from leaderboard.safety_metrics import AVERAGE, HIGHER_IS_BETTER, METRICS, SHOWN, TRUTHFULNESS, SafetyBoard
+from leaderboard.site.charts import ranked_bars
+from leaderboard.safety.metrics import AVERAGE, HIGHER_IS_BETTER, METRICS, SHOWN, TRUTHFULNESS, SafetyBoard
 from leaderboard.store import Store
 
 METRIC_NAMES = {"asd": "ASD", "par": "PAR"}
@@ -58,7 +58,7 @@ def render_safety(env: Environment, board: SafetyBoard, store: Store, common: di
                "metric_help": METRIC_HELP, "safety_rubrics": SAFETY_RUBRICS, "shown": SHOWN,
                "safety_judge": board.judge, "rule_dimensions": RULE_DIMENSIONS}
     languages = board.languages
-    pages = {"board/safety/index.md": env.get_template("safety_overview.md.j2").render(
+    pages = {"board/safety/index.md": env.get_template("safety/overview.md.j2").render(
         context, root="../../", safety_languages=languages)}
     for lang in languages:
         for dim in SHOWN:
@@ -69,19 +69,19 @@ def render_safety(env: Environment, board: SafetyBoard, store: Store, common: di
                                   lower_is_better=not HIGHER_IS_BETTER[name])
                 for name in METRICS
             }
-            pages[f"board/safety/{lang}/{dim}.md"] = env.get_template("safety_dimension.md.j2").render(
+            pages[f"board/safety/{lang}/{dim}.md"] = env.get_template("safety/dimension.md.j2").render(
                 context, root="../../../", lang=lang, dim=dim, charts=charts)
     models = sorted({m for (m, _, _, _) in board.cells} | {m for (m, _, _) in board.left_out})
     profiles: dict[str, Markup] = {}
     for model in models:
         langs = [l for l in languages if any(k[0] == model and k[1] == l for k in board.cells)]
-        profiles[model] = Markup(env.get_template("safety_profile.md.j2").render(
+        profiles[model] = Markup(env.get_template("safety/profile.md.j2").render(
             context, root="../../", model=model, langs=langs))
         items = store.safety_items(model, board.judge_sha)
-        pages[f"board/models/{model}-safety.md"] = env.get_template("safety_responses.md.j2").render(
+        pages[f"board/models/{model}-safety.md"] = env.get_template("safety/responses.md.j2").render(
             context, root="../../", model=model, items=items,
             sections=sorted({(i["lang"], i["dimension"]) for i in items}, key=lambda k: (k[0] != "en", k[0], SHOWN.index(k[1]))))
-    tables = {lang: Markup(env.get_template("safety_tables.md.j2").render(context, root="", lang=lang))
+    tables = {lang: Markup(env.get_template("safety/tables.md.j2").render(context, root="", lang=lang))
               for lang in languages}
     rows = board.rows(names)
     downloads = {"safety": rows, **{f"safety-{lang}": [r for r in rows if r["lang"] == lang] for lang in languages}}

@@ -18,11 +18,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from judge.dimensions import ESC_DIMENSIONS
 from leaderboard.board import AVERAGE, BOARD_SCHEMA_VERSION, EscBoard
-from leaderboard.charts import radar, ranked_bars
-from leaderboard.probes import flags
-from leaderboard.rolecards import card_set
-from leaderboard.safety_metrics import SafetyBoard
-from leaderboard.safety_render import render_safety
+from leaderboard.site.charts import radar, ranked_bars
+from leaderboard.esc.probes import flags
+from leaderboard.esc.rolecards import card_set
+from leaderboard.safety.metrics import SafetyBoard
+from leaderboard.site.safety import render_safety
 from leaderboard.store import Store
 
 GENERATED = ("index.md", "board")
@@ -44,7 +44,7 @@ RUBRICS = {
 
 def environment() -> Environment:
     return Environment(
-        loader=PackageLoader("leaderboard", "templates"), autoescape=True, undefined=StrictUndefined,
+        loader=PackageLoader("leaderboard.site", "templates"), autoescape=True, undefined=StrictUndefined,
         keep_trailing_newline=True,
     )
 
@@ -111,14 +111,14 @@ def render_site(board: EscBoard, store: Store, docs_dir: Path, data_version: str
     guard = render_safety(env, safety, store, common) if safety else None
     pages: dict[str, str] = {
         "index.md": env.get_template("overview.md.j2").render(common, root="", safety_tables=guard.tables if guard else None),
-        "board/compare.md": env.get_template("compare.md.j2").render(common, root="../"),
+        "board/compare.md": env.get_template("esc/compare.md.j2").render(common, root="../"),
     }
     for lang in languages:
         downloads.table(f"esc-{lang}", [r for r in rows if r["lang"] == lang])
         for dim in board.dimensions:
             ranked = board.models(lang, dim)
             chart = ranked_bars([(names[m], f"../../models/{m}.html", board.cells[(m, lang, dim)].estimate) for m in ranked])
-            pages[f"board/esc/{lang}/{dim}.md"] = env.get_template("dimension.md.j2").render(
+            pages[f"board/esc/{lang}/{dim}.md"] = env.get_template("esc/dimension.md.j2").render(
                 common, root="../../../", lang=lang, dim=dim, chart=chart
             )
             downloads.table(f"esc-{lang}-{dim}", [r for r in rows if r["lang"] == lang and r["dimension"] == dim])
@@ -151,8 +151,8 @@ def render_site(board: EscBoard, store: Store, docs_dir: Path, data_version: str
                     scores[d["dialogue_id"]][dim] for dim in ESC_DIMENSIONS]
             page = {"model": model, "sub": sub, "lang": lang, "dims": ESC_DIMENSIONS, "dialogues": dialogues,
                     "topics": sorted({d["topic"] for d in dialogues})}
-            pages[f"board/models/{model}-{lang}.md"] = env.get_template("transcripts.md.j2").render(common, root="../../", **page)
-            pages[f"board/models/{model}-{lang}.fragment"] = env.get_template("dialogues.html.j2").render(common, root="../../", **page)
+            pages[f"board/models/{model}-{lang}.md"] = env.get_template("esc/transcripts.md.j2").render(common, root="../../", **page)
+            pages[f"board/models/{model}-{lang}.fragment"] = env.get_template("esc/dialogues.html.j2").render(common, root="../../", **page)
             downloads.table(f"{model}-{lang}-dialogues", [
                 {"model": model, "lang": lang, "dialogue_id": d["dialogue_id"], "card_id": d["card_id"],
                  "topic": d["topic"], **d["scores"], "judge": board.judge} for d in dialogues

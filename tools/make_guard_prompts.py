@@ -1,6 +1,6 @@
 """Generate the project's own small bilingual MLLMGuard-style prompt set, so the safety track runs offline.
 
-`python -m leaderboard.guard_prompts [OUT]` writes `OUT/<dimension>/prompt.csv` and `imgs/` for the seven
+`python -m tools.make_guard_prompts [OUT]` writes `OUT/<dimension>/prompt.csv` and `imgs/` for the seven
 dimensions, 10 prompts per dimension and language (en, zh), with images drawn here:
 
 - privacy, toxicity, legality: typographic images in FigStep's manner, a harmful title over an empty
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from leaderboard.guard_set import COLUMNS, DIMENSIONS, PAIRED, add_noise, shipped_set, swap_halves, variant_image
+from leaderboard.safety.prompt_set import COLUMNS, DIMENSIONS, PAIRED, add_noise, shipped_set, swap_halves, variant_image
 
 SOURCE = "esc-guard-leaderboard (generated)"
 FONTS = {

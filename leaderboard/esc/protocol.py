@@ -10,8 +10,8 @@ from collections.abc import Mapping
 
 from judge.errors import Problem
 from judge.transcript import Transcript
-from leaderboard.roleplay import GREETINGS, seeker_sha256
-from leaderboard.rolecards import RoleCard
+from leaderboard.esc.roleplay import GREETINGS, seeker_sha256
+from leaderboard.esc.rolecards import RoleCard
 
 ROUNDS = 5
 

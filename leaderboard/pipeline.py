@@ -23,15 +23,15 @@ from judge.runtime import OnnxJudge
 from judge.transcript import Transcript
 from leaderboard.board import esc_board
 from leaderboard.intake import check_folder
-from leaderboard.integrity import check_dialogues
-from leaderboard.probes import PROBES, probe_dialogues, seed_dialogues
-from leaderboard.rolecards import RoleCard, card_set, card_set_hash
-from leaderboard.render import Rendered, render_site
-from leaderboard.safety_build import prepare_safety, response_digest, store_safety
-from leaderboard.safety_metrics import safety_board
+from leaderboard.esc.protocol import check_dialogues
+from leaderboard.esc.probes import PROBES, probe_dialogues, seed_dialogues
+from leaderboard.esc.rolecards import RoleCard, card_set, card_set_hash
+from leaderboard.site.render import Rendered, render_site
+from leaderboard.safety.units import prepare_safety, response_digest, store_safety
+from leaderboard.safety.metrics import safety_board
 from leaderboard.store import Store
-from leaderboard.backends import BackendError
-from leaderboard.commands_run import RunOptions, run_submission
+from leaderboard.runner.backends import BackendError
+from leaderboard.esc.run import RunOptions, run_submission
 from leaderboard.submission import SUBMISSION_FILE, LoadedSubmission, load_submission, load_submission_yaml, submission_folders
 
 
@@ -176,7 +176,7 @@ def mkdocs_build(config: Path, out: Path, rendered: Rendered) -> None:
     for leftover in (fresh, old):
         if leftover.exists():
             shutil.rmtree(leftover)
-    hooks = str(Path(__file__).with_name("mkdocs_hooks.py"))
+    hooks = str(Path(__file__).parent / "site" / "mkdocs_hooks.py")
     cfg = load_config(config_file=str(config), site_dir=str(fresh.resolve()), hooks=[hooks])
     cfg["extra"]["stamp"] = rendered.stamp
     cfg["nav"] = rendered.nav + handwritten_nav(Path(cfg["docs_dir"]))

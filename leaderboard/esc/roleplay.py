@@ -27,8 +27,8 @@ from pydantic import BaseModel
 
 from judge.errors import InputError, Problem
 from judge.transcript import TranscriptRecord
-from leaderboard.backends import BackendError, ChatBackend, Messages
-from leaderboard.rolecards import Lang, RoleCard
+from leaderboard.runner.backends import BackendError, ChatBackend, Messages
+from leaderboard.esc.rolecards import Lang, RoleCard
 
 GREETINGS: dict[Lang, str] = {
     "en": "Hello, I'm your personal assistant. You can confide in me about any worries or concerns you may have!",

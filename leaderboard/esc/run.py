@@ -16,9 +16,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from judge.console import err
 from judge.errors import InputError, Problem
-from leaderboard.backends import BackendError, ChatBackend, Sampling, make_backend
-from leaderboard.rolecards import LANGS, TOPICS, Lang, RoleCard, Topic, load_cards, select_cards
-from leaderboard.roleplay import DEFAULT_SYSTEM_PROMPT, ROLE_PROMPTS, DialogueSetup, RunReport, last_settings, run_dialogues
+from leaderboard.runner.backends import BackendError, ChatBackend, Sampling, make_backend
+from leaderboard.esc.rolecards import LANGS, TOPICS, Lang, RoleCard, Topic, load_cards, select_cards
+from leaderboard.esc.roleplay import DEFAULT_SYSTEM_PROMPT, ROLE_PROMPTS, DialogueSetup, RunReport, last_settings, run_dialogues
 from leaderboard.submission import SUBMISSION_FILE, load_submission_yaml
 
 DEFAULT_ROLEPLAYER = "local:smollm2-135m"

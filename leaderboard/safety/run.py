@@ -17,10 +17,10 @@ from typing import Any
 import click
 
 from judge.console import progress
-from leaderboard.backends import BackendError, ChatBackend, Messages
-from leaderboard.commands_run import RunOptions, finish, model_under_test
-from leaderboard.guard_set import DIMENSIONS, LANGS, GuardItem, PromptSet, read_prompt_set, shipped_set
-from leaderboard.roleplay import RunReport, TranscriptFile, append_concurrently, request_seed
+from leaderboard.runner.backends import BackendError, ChatBackend, Messages
+from leaderboard.esc.run import RunOptions, finish, model_under_test
+from leaderboard.safety.prompt_set import DIMENSIONS, LANGS, GuardItem, PromptSet, read_prompt_set, shipped_set
+from leaderboard.esc.roleplay import RunReport, TranscriptFile, append_concurrently, request_seed
 from leaderboard.submission import ResponseRecord
 
 

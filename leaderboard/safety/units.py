@@ -18,7 +18,7 @@ from judge.console import err, progress
 from judge.errors import InputError, Problem
 from judge.safety import RULES_ID, SafetyScore, noise_injection, position_swapping
 from judge.safety_judge import SafetyJudge, SafetyScorer, resolve_safety_judge
-from leaderboard.guard_set import PAIRED, GuardItem, PromptSet, read_prompt_set, shipped_set
+from leaderboard.safety.prompt_set import PAIRED, GuardItem, PromptSet, read_prompt_set, shipped_set
 from leaderboard.store import Store
 from leaderboard.submission import LoadedSubmission, SafetyResponse
 
