@@ -20,13 +20,12 @@ from pathlib import Path
 
 import yaml
 
-from judge.bundle import resolve_bundle
 from judge.dimensions import ESC_DIMENSIONS
-from judge.esc import DialogueScore
-from leaderboard.pipeline import BuildConfig, build, load_all, transcript_set_hash
-from leaderboard.esc.rolecards import card_set
+from leaderboard.intake import load_all
+from leaderboard.pipeline import BuildConfig, build, set_hash, submission_set_hash
+from leaderboard.tracks import tracks
 from leaderboard.esc.roleplay import GREETINGS
-from leaderboard.store import Store
+from leaderboard.store import Score, Store
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = ("feel sad work family friend sleep worry help listen understand talk time hard stress try "
@@ -76,16 +75,19 @@ def make(root: Path, models: int, seed: int) -> None:
 
 def cache_scores(cfg: BuildConfig, seed: int) -> None:
     """Store every submission with random scores, as a previous build would have."""
-    bundle = resolve_bundle(cfg.judge, "esc")
+    every = tracks(cfg.role_cards)
+    esc = next(t for t in every if t.name == "esc")
+    judge = esc.judge(cfg.judge, cfg.allow_test_judge)
+    assert judge is not None
     rng = random.Random(seed)
     with Store(cfg.store) as store:
-        store.register_judge(bundle)
-        for sub in load_all(cfg.submissions, card_set(cfg.role_cards)):
+        store.register_judge(esc.name, judge)
+        for sub in load_all(cfg.submissions, every):
             skill = rng.uniform(0.5, 3.5)
-            scores = {t.content_hash: DialogueScore(t.id, "esc", {
-                d: max(0, min(4, round(rng.gauss(skill, 1)))) for d in ESC_DIMENSIONS}, {d: 0.0 for d in ESC_DIMENSIONS},
-                bundle.id) for t in sub.transcripts}
-            store.write_submission(sub, transcript_set_hash(sub), bundle.sha, scores)
+            scores = [Score(t.content_hash, judge.sha, d, max(0, min(4, round(rng.gauss(skill, 1)))), 0.0)
+                      for t in sub.transcripts for d in ESC_DIMENSIONS]
+            store.write_submission(sub, submission_set_hash(sub, every), esc.name, set_hash(esc.digests(sub)),
+                                   esc.units(sub), esc.content(sub), scores)
 
 
 def weight(site: Path) -> dict[str, float]:
@@ -126,7 +128,7 @@ def main() -> None:
         report = build(cfg)
         seconds = time.perf_counter() - start
         result = {
-            "models": args.models, "dialogues": report.dialogues, "scored": report.scored, "cached": report.cached,
+            "models": args.models, "dialogues": report.tracks["esc"].items, "scored": report.tracks["esc"].scored, "cached": report.tracks["esc"].cached,
             "build_seconds": round(seconds, 1), **weight(work / "build/site"),
             "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         }

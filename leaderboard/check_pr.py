@@ -1,8 +1,8 @@
 """`leaderboard check-pr`: what CI runs on a submission pull request, runnable locally the same way.
 
 It finds the submission folders the pull request changes, refuses anything but one new submission
-folder, runs the intake and validation, judges the transcripts into a private store (never the
-release's), and writes the result table as Markdown: the job summary on GitHub.
+folder, runs the intake and validation, judges every track it brings with that track's judge into a private
+store (never the release's), and writes the result tables as Markdown: the job summary on GitHub.
 """
 from __future__ import annotations
 
@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from judge.errors import InputError, Problem
-from leaderboard.board import AVERAGE, EscBoard, esc_board
-from leaderboard.pipeline import BuildConfig, build
+from leaderboard.board import Board
 from leaderboard.intake import check_folder
+from leaderboard.pipeline import BuildConfig, build
 from leaderboard.site.render import LANGUAGE_NAMES
 from leaderboard.store import Store
+from leaderboard.tracks import tracks
 
 
 def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
@@ -54,13 +55,14 @@ def changed_submissions(repo: Path, base: str, allow_update: bool = False) -> li
 
 @dataclass(frozen=True)
 class PrResult:
-    board: EscBoard
+    boards: list[Board]
     names: dict[str, str]
-    judge: str
 
 
-def judge_submissions(folders: list[Path], judge: str | None, allow_test_judge: bool = False) -> PrResult:
-    """Validate and judge the folders in a private copy; the repository's store is never touched."""
+def judge_submissions(folders: list[Path], judge: str | None, allow_test_judge: bool = False,
+                      safety_judge: str | None = None) -> PrResult:
+    """Validate and judge the folders in a private copy, every track with its own judge; the repository's store
+    is never touched."""
     problems = [p for folder in folders for p in check_folder(folder)]
     if problems:
         raise InputError(problems)
@@ -68,31 +70,37 @@ def judge_submissions(folders: list[Path], judge: str | None, allow_test_judge: 
         work = Path(tmp)
         for folder in folders:
             shutil.copytree(folder, work / "submissions" / folder.name, symlinks=True)
-        cfg = BuildConfig(work / "submissions", work / "store.duckdb", judge=judge,
+        cfg = BuildConfig(work / "submissions", work / "store.duckdb", judge=judge, safety_judge=safety_judge,
                           allow_test_judge=allow_test_judge, render=False, run_endpoints=False)
         report = build(cfg)
         with Store(cfg.store, read_only=True) as store:
-            board = esc_board(store.esc_scores(store.judge_sha(report.judge)), report.judge)
+            judged = {name: r.judge for name, r in report.tracks.items() if r.items}
+            boards = [track.board(store, judged[track.name], store.judge_sha(judged[track.name]))
+                      for track in tracks() if track.name in judged]
             names = {s["submission_id"]: s["name"] for s in store.submissions()}
-    return PrResult(board, names, report.judge)
+    return PrResult(boards, names)
 
 
 def markdown_summary(result: PrResult) -> str:
-    """The table a reviewer reads in the pull request's checks; untrusted names are escaped."""
-    dims = result.board.dimensions
-    lines = ["## Submission check passed", "", f"Judge `{result.judge}`. Scores on 0–100 (higher is better), ± half the 95% CI.", ""]
-    for model, name in result.names.items():
-        safe = html.escape(name).replace("|", "&#124;")
-        lines += [f"### {safe} (`{model}`)", "", "| language | " + " | ".join(dims) + " | n |",
-                  "|---" * (len(dims) + 2) + "|"]
-        for lang in result.board.languages:
-            cells = [result.board.cells.get((model, lang, d)) for d in dims]
-            if cells[0] is None:
-                continue
-            values = [f"{c.estimate.mean:.1f} ± {(c.estimate.high - c.estimate.low) / 2:.1f}" if c else "–" for c in cells]
-            n = result.board.cells[(model, lang, AVERAGE)].estimate.n
-            lines.append(f"| {LANGUAGE_NAMES[lang]} | " + " | ".join(values) + f" | {n} |")
-        lines.append("")
+    """The tables a reviewer reads in the pull request's checks, one per track judged; untrusted names are escaped."""
+    lines = ["## Submission check passed", ""]
+    for board in result.boards:
+        dims, metrics = board.dimensions, board.metrics
+        directions = ", ".join(f"{m.label} {m.arrow} {'higher' if m.higher_is_better else 'lower'} is better" for m in metrics)
+        lines += [f"### {board.track} track", "",
+                  f"Judge `{board.judge}`. Scores on 0–100 ({directions}), ± half the 95% CI.", ""]
+        for model in sorted({m for (m, _) in board.unit_scores}):
+            safe = html.escape(result.names.get(model, model)).replace("|", "&#124;")
+            lines += [f"#### {safe} (`{model}`)", "", "| language | " + " | ".join(dims) + " | n |",
+                      "|---" * (len(dims) + 2) + "|"]
+            for lang in board.model_languages(model):
+                for metric in metrics:
+                    cells = [board.cell(model, lang, d, metric.name) for d in dims]
+                    values = [f"{c.estimate.mean:.1f} ± {(c.estimate.high - c.estimate.low) / 2:.1f}" if c else "–" for c in cells]
+                    label = LANGUAGE_NAMES[lang] + (f" · {metric.label} {metric.arrow}" if len(metrics) > 1 else "")
+                    n = max((c.estimate.n for c in cells if c), default=0)
+                    lines.append(f"| {label} | " + " | ".join(values) + f" | {n} |")
+            lines.append("")
     return "\n".join(lines)
 
 

@@ -9,11 +9,12 @@ import click
 
 from judge.console import err, run_cli
 from judge.errors import InputError
-from leaderboard.pipeline import BuildConfig, build as run_build, load_all
 from leaderboard.esc.run import run as run_command
+from leaderboard.intake import load_all
+from leaderboard.pipeline import BuildConfig, build as run_build
 from leaderboard.safety.run import safety_run
-from leaderboard.esc.rolecards import card_set
 from leaderboard.submission import json_schema
+from leaderboard.tracks import tracks
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,9 +28,10 @@ def cli() -> None:
               help="ESC-Eval card files beside the shipped cards (repeatable); dialogues must name a known card.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def validate(path: Path, role_cards: tuple[Path, ...], as_json: bool) -> None:
-    """Check a submission folder (or every one below PATH): intake limits, the published schema, the protocol."""
+    """Check a submission folder (or every one below PATH): intake limits, the published schema, every track's
+    protocol (dialogues against the role cards, safety responses against the prompt set)."""
     try:
-        subs = load_all(path, card_set(role_cards))
+        subs = load_all(path, tracks(role_cards))
     except InputError as error:
         if as_json:
             click.echo(json.dumps({"ok": False, "problems": [
@@ -73,8 +75,9 @@ def build(submissions: Path, store: Path, docs: Path, site: Path, mkdocs_config:
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(report), indent=1))
         return
-    err.print(f"{len(report.submissions)} submissions, {report.dialogues} dialogues: "
-              f"{report.scored} scored, {report.cached} from the cache, judge {report.judge}")
+    err.print(f"{len(report.submissions)} submissions")
+    for name, part in report.tracks.items():
+        err.print(f"{name}: {part.items} items, {part.scored} units scored, {part.cached} from the cache, judge {part.judge}")
     if report.removed:
         err.print(f"removed from the store: {', '.join(report.removed)}")
     if report.site:
@@ -87,12 +90,13 @@ def build(submissions: Path, store: Path, docs: Path, site: Path, mkdocs_config:
 @click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
 @click.option("--allow-update", is_flag=True, help="Maintainers: allow changes to a submission already on the board.")
 @click.option("--judge", default=None, help="ESC judge: shipped name or bundle folder [default: esc-lite].")
+@click.option("--safety-judge", default=None, help="Safety judge: shipped name or bundle folder [default: guard-lite].")
 @click.option("--allow-test-judge", is_flag=True, help="Allow a bundle marked test_only (for tests).")
 @click.option("--summary", type=click.Path(dir_okay=False, path_type=Path),
               help="Append the Markdown report here (on GitHub: $GITHUB_STEP_SUMMARY).")
 def check_pr(folders: tuple[Path, ...], base: str, repo: Path, allow_update: bool, judge: str | None,
-             allow_test_judge: bool, summary: Path | None) -> None:
-    """What CI runs on a submission pull request: intake, validation, judging, a Markdown table.
+             safety_judge: str | None, allow_test_judge: bool, summary: Path | None) -> None:
+    """What CI runs on a submission pull request: intake, validation, judging every track, a Markdown table each.
 
     Without FOLDERS, the submission folders changed since --base are checked; a pull request may add
     one new submission and change nothing else.
@@ -101,7 +105,7 @@ def check_pr(folders: tuple[Path, ...], base: str, repo: Path, allow_update: boo
 
     try:
         result = pr.judge_submissions(list(folders) or pr.changed_submissions(repo, base, allow_update), judge,
-                                      allow_test_judge)
+                                      allow_test_judge, safety_judge)
     except InputError as error:
         if summary:
             with summary.open("a", encoding="utf-8") as fh:

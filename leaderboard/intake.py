@@ -1,4 +1,5 @@
-"""Intake: what a submission folder may hold, checked with stat alone before any file is parsed.
+"""Intake: what a submission folder may hold, checked with stat alone before any file is parsed; then the gate
+every command passes submissions through (intake, schema, each track's protocol).
 
 A pull request is untrusted input. Nothing in it may point outside its folder (no symbolic links,
 no '..'), nothing may be larger than the limits, and only the expected kinds of files may be there.
@@ -6,18 +7,30 @@ no '..'), nothing may be larger than the limits, and only the expected kinds of 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from judge.errors import Problem
+from judge.errors import InputError, Problem
 from judge.limits import MAX_SUBMISSION_BYTES, MAX_SUBMISSION_FILES, MAX_TRANSCRIPT_FILE_BYTES, MAX_YAML_BYTES
+from leaderboard.submission import LoadedSubmission, load_submission, submission_folders
 
-ALLOWED = [
-    (re.compile(r"submission\.yaml"), MAX_YAML_BYTES),
-    (re.compile(r"README\.md"), MAX_YAML_BYTES),
-    (re.compile(r"roleplay-runs\.jsonl"), MAX_TRANSCRIPT_FILE_BYTES),
-    (re.compile(r"(transcripts|responses)/[A-Za-z0-9][A-Za-z0-9._-]{0,63}\.jsonl"), MAX_TRANSCRIPT_FILE_BYTES),
-]
-"""Relative paths a submission may contain, each with its size limit."""
+if TYPE_CHECKING:
+    from leaderboard.tracks import Track
+
+def allowed() -> list[tuple[re.Pattern[str], int]]:
+    """Relative paths a submission may contain, each with its size limit: its YAML and README, and every
+    track's folder of JSON Lines and run log."""
+    from leaderboard.tracks import tracks
+
+    folders = "|".join(re.escape(t.folder) for t in tracks())
+    logs = "|".join(re.escape(t.runs_file) for t in tracks())
+    return [
+        (re.compile(r"submission\.yaml"), MAX_YAML_BYTES),
+        (re.compile(r"README\.md"), MAX_YAML_BYTES),
+        (re.compile(f"{logs}"), MAX_TRANSCRIPT_FILE_BYTES),
+        (re.compile(rf"({folders})/[A-Za-z0-9][A-Za-z0-9._-]{{0,63}}\.jsonl"), MAX_TRANSCRIPT_FILE_BYTES),
+    ]
 
 
 def check_folder(folder: Path) -> list[Problem]:
@@ -25,6 +38,9 @@ def check_folder(folder: Path) -> list[Problem]:
     folder = Path(folder)
     if folder.is_symlink():
         return [Problem(folder, None, None, "the submission folder is a symbolic link")]
+    from leaderboard.tracks import tracks
+
+    rules, folders = allowed(), [t.folder for t in tracks()]
     problems: list[Problem] = []
     total, count = 0, 0
     for path in sorted(folder.rglob("*")):
@@ -33,14 +49,14 @@ def check_folder(folder: Path) -> list[Problem]:
             problems.append(Problem(path, None, None, "symbolic links are not allowed in a submission"))
             continue
         if path.is_dir():
-            if rel not in ("transcripts", "responses"):
-                problems.append(Problem(path, None, None, "unexpected folder (only transcripts/ and responses/)"))
+            if rel not in folders:
+                problems.append(Problem(path, None, None, f"unexpected folder (only {' and '.join(f + '/' for f in folders)})"))
             continue
         count += 1
-        limit = next((size for pattern, size in ALLOWED if pattern.fullmatch(rel)), None)
+        limit = next((size for pattern, size in rules if pattern.fullmatch(rel)), None)
         if limit is None:
-            problems.append(Problem(path, None, None, "unexpected file: a submission holds submission.yaml, "
-                                    "transcripts/*.jsonl or responses/*.jsonl, roleplay-runs.jsonl, README.md"))
+            problems.append(Problem(path, None, None, "unexpected file: a submission holds submission.yaml, README.md, "
+                                    + ", ".join(f"{t.folder}/*.jsonl, {t.runs_file}" for t in tracks())))
             continue
         size = path.stat().st_size
         total += size
@@ -51,3 +67,28 @@ def check_folder(folder: Path) -> list[Problem]:
     if total > MAX_SUBMISSION_BYTES:
         problems.append(Problem(folder, None, None, f"{total:,} bytes in all; the limit is {MAX_SUBMISSION_BYTES:,}"))
     return problems
+
+
+def load_all(root: Path, tracks: Sequence[Track]) -> list[LoadedSubmission]:
+    """Every submission below root, checked: intake, schema, then every track's protocol; all problems together.
+
+    This is the one gate of `validate`, `build` and `check-pr`: what passes here is what gets judged."""
+    if not Path(root).is_dir():
+        raise InputError([Problem(Path(root), None, None, "no such submissions folder")])
+    loaded, problems = [], []
+    for folder in submission_folders(root):
+        refused = check_folder(folder)
+        if refused:
+            problems += refused
+            continue
+        try:
+            sub = load_submission(folder)
+        except InputError as error:
+            problems += error.problems
+            continue
+        for track in tracks:
+            problems += track.check(sub)
+        loaded.append(sub)
+    if problems:
+        raise InputError(problems)
+    return loaded

@@ -1,7 +1,8 @@
-"""`leaderboard build`: validate -> score -> store -> render -> mkdocs, in that order and one way.
+"""`leaderboard build`: validate -> score -> store -> render -> mkdocs, in that order and one way, for every track.
 
-Everything is validated before anything is written; only dialogues the judge has not scored before
-are scored; each submission is stored in one transaction; the site is built aside and swapped in.
+Everything is validated before anything is written; only units a judge (or a rule) has not scored
+before are scored; each submission's part of a track is stored in one transaction; the site is built
+aside and swapped in. Nothing here knows a track: each one's specifics come from `leaderboard.tracks`.
 """
 from __future__ import annotations
 
@@ -9,30 +10,20 @@ import hashlib
 import shutil
 import subprocess
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from judge.bundle import JudgeBundle, bundle_for_track
-from judge.console import err, progress
+from judge.console import err
 from judge.errors import InputError, Problem
-from judge.esc import DialogueScore, score_transcripts
-from judge.prompt_runtime import PromptJudge, open_judge
-from judge.runtime import OnnxJudge
-from judge.transcript import Transcript
-from leaderboard.board import esc_board
-from leaderboard.intake import check_folder
-from leaderboard.esc.protocol import check_dialogues
-from leaderboard.esc.probes import PROBES, probe_dialogues, seed_dialogues
-from leaderboard.esc.rolecards import RoleCard, card_set, card_set_hash
-from leaderboard.site.render import Rendered, render_site
-from leaderboard.safety.units import prepare_safety, response_digest, store_safety
-from leaderboard.safety.metrics import safety_board
-from leaderboard.store import Store
-from leaderboard.runner.backends import BackendError
+from judge.safety_judge import SafetyScorer
 from leaderboard.esc.run import RunOptions, run_submission
-from leaderboard.submission import SUBMISSION_FILE, LoadedSubmission, load_submission, load_submission_yaml, submission_folders
+from leaderboard.intake import check_folder, load_all
+from leaderboard.runner.backends import BackendError
+from leaderboard.site.render import Rendered, render_site
+from leaderboard.store import Store
+from leaderboard.submission import SUBMISSION_FILE, LoadedSubmission, load_submission_yaml, submission_folders
+from leaderboard.tracks import Judge, Track, tracks
 
 
 @dataclass(frozen=True)
@@ -52,19 +43,26 @@ class BuildConfig:
     """Play the dialogues of endpoint submissions first (resumable). Never for untrusted pull requests."""
     run_options: RunOptions = field(default_factory=RunOptions)
 
+    def judge_for(self, track: str) -> str | None:
+        """The judge asked for a track (None: its default)."""
+        return {"esc": self.judge, "safety": self.safety_judge}.get(track)
+
+
+@dataclass
+class TrackReport:
+    judge: str = ""
+    items: int = 0
+    """What the submissions brought: dialogues, responses."""
+    scored: int = 0
+    cached: int = 0
+    """Scoring units judged now, and found in the cache."""
+
 
 @dataclass
 class BuildReport:
     submissions: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
-    dialogues: int = 0
-    scored: int = 0
-    cached: int = 0
-    judge: str = ""
-    responses: int = 0
-    safety_scored: int = 0
-    safety_cached: int = 0
-    safety_judge: str = ""
+    tracks: dict[str, TrackReport] = field(default_factory=dict)
     data_version: str = ""
     site: str | None = None
 
@@ -80,81 +78,58 @@ def code_version() -> str:
         return version
 
 
-def load_all(root: Path, cards: Mapping[tuple[str, str], RoleCard] | None = None) -> list[LoadedSubmission]:
-    """Every submission below root, checked: intake, schema, then protocol; all problems together."""
-    if not Path(root).is_dir():
-        raise InputError([Problem(Path(root), None, None, "no such submissions folder")])
-    cards = card_set() if cards is None else cards
-    loaded, problems = [], []
-    for folder in submission_folders(root):
-        refused = check_folder(folder)
-        if refused:
-            problems += refused
-            continue
-        try:
-            sub = load_submission(folder)
-        except InputError as error:
-            problems += error.problems
-            continue
-        problems += check_dialogues(sub.transcripts, cards)
-        loaded.append(sub)
+def set_hash(lines: list[str]) -> str:
+    """Hash of a set of `id<TAB>content hash` lines (Track.digests), whatever their order."""
+    return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
+
+
+def submission_set_hash(sub: LoadedSubmission, every: list[Track]) -> str:
+    """Hash of everything a submission brings to every track: its dialogues and its safety responses."""
+    return set_hash([line for track in every for line in track.digests(sub)])
+
+
+def judges(every: list[Track], subs: list[LoadedSubmission], cfg: BuildConfig) -> list[tuple[Track, Judge | None]]:
+    """Every track with its judge (None: its default judge is not installed, the track is skipped); the judges
+    are checked against what the submissions need before anything is written."""
+    chosen, problems = [], []
+    for track in every:
+        judge = track.judge(cfg.judge_for(track.name), cfg.allow_test_judge)
+        if judge is not None:
+            problems += track.judge_problems(judge, [s for s in subs if track.takes(s)])
+        chosen.append((track, judge))
     if problems:
         raise InputError(problems)
-    return loaded
+    return chosen
 
 
-def transcript_set_hash(sub: LoadedSubmission) -> str:
-    """Hash of everything a submission brings: its dialogues and its safety responses."""
-    body = "\n".join(sorted([f"{t.id}\t{t.content_hash}" for t in sub.transcripts]
-                            + [f"{r.record.id}\t{response_digest(r)}" for r in sub.responses]))
-    return hashlib.sha256(body.encode()).hexdigest()
+def store_track(track: Track, judge: Judge, subs: list[LoadedSubmission], store: Store, every: list[Track],
+                report: TrackReport) -> list[str]:
+    """Score what the cache lacks of one track, then write each submission's part in its own transaction.
 
-
-class CachedScorer:
-    """Scores only what the store lacks for this judge; the ONNX model loads on first need."""
-
-    def __init__(self, bundle: JudgeBundle, store: Store):
-        self.bundle, self.store = bundle, store
-        self.judge: OnnxJudge | PromptJudge | None = None
-        store.register_judge(bundle)
-
-    def new_scores(self, transcripts: list[Transcript], label: str) -> dict[str, DialogueScore]:
-        cached = self.store.cached_hashes(self.bundle.sha, (t.content_hash for t in transcripts))
-        todo = list({t.content_hash: t for t in transcripts if t.content_hash not in cached}.values())
-        if not todo:
-            return {}
-        self.judge = self.judge or open_judge(self.bundle)
-        with progress(f"judging {label}", len(todo)) as advance:
-            return {t.content_hash: s for t, s in zip(todo, score_transcripts(self.judge, todo, advance))}
-
-
-def store_submissions(subs: list[LoadedSubmission], scorer: CachedScorer, report: BuildReport) -> None:
-    """Score what the cache lacks, then write each submission in its own transaction."""
+    Returns the submissions that brought something to the track."""
+    takers = [s for s in subs if track.takes(s)]
     for sub in subs:
-        if "esc" not in sub.meta.tracks:
-            continue
-        if not sub.transcripts:
-            err.print(f"skipping {sub.id}: no ESC transcripts yet (generate them with `leaderboard run {sub.folder}`)")
-            continue
-        new = scorer.new_scores(sub.transcripts, sub.id)
-        set_hash = transcript_set_hash(sub)
-        if new or not scorer.store.is_current(sub, set_hash):
-            scorer.store.write_submission(sub, set_hash, scorer.bundle.sha, new)
-        report.submissions.append(sub.id)
-        report.dialogues += len(sub.transcripts)
-        report.scored += len(new)
-        report.cached += len(sub.transcripts) - len(new)
-
-
-def store_probes(subs: list[LoadedSubmission], scorer: CachedScorer) -> None:
-    """Judge the gaming probes on the submissions' role cards, in one transaction."""
-    seeds = seed_dialogues(subs)
-    dialogues = {name: probe_dialogues(name, seeds) for name in PROBES}
-    new: dict[str, DialogueScore] = {}
-    for name, transcripts in dialogues.items():
-        new |= scorer.new_scores(transcripts, f"probe {name}")
-    scorer.store.write_probes({name: [(t.id, t.lang, t.content_hash) for t in ts] for name, ts in dialogues.items()},
-                              scorer.bundle.sha, new)
+        if track.name in sub.meta.tracks and sub not in takers:
+            err.print(f"skipping {sub.id}: no {track.noun} for the {track.name} track yet "
+                      f"(generate them with `leaderboard {track.run_command} {sub.folder}`)")
+    store.register_judge(track.name, judge)
+    store.drop_track_except(track.name, [s.id for s in takers])
+    scorer = SafetyScorer(judge)
+    for sub in takers:
+        units = track.units(sub)
+        cached: set[str] = set()
+        for by in {u.rules or judge.sha for u in units}:
+            cached |= store.cached_hashes(by, [u.hash for u in units if (u.rules or judge.sha) == by])
+        todo = list({u.hash: u for u in units if u.hash not in cached}.values())
+        new = track.score(sub, todo, scorer) if todo else []
+        part = set_hash(track.digests(sub))
+        if new or not store.is_current(sub, track.name, part):
+            store.write_submission(sub, submission_set_hash(sub, every), track.name, part, units, track.content(sub), new)
+        report.items += len(track.items(sub))
+        report.scored += len(todo)
+        report.cached += len(units) - len(todo)
+    track.store_extras(takers, scorer, store)
+    return [s.id for s in takers]
 
 
 def handwritten_nav(docs: Path) -> list[dict[str, list[str]]]:
@@ -214,31 +189,25 @@ def play_endpoints(root: Path, options: RunOptions) -> None:
 def build(cfg: BuildConfig) -> BuildReport:
     if cfg.run_endpoints:
         play_endpoints(cfg.submissions, cfg.run_options)
-    cards = card_set(cfg.role_cards)
-    subs = load_all(cfg.submissions, cards)
-    bundle = bundle_for_track(cfg.judge, "esc", cfg.allow_test_judge)
-    safety = prepare_safety(subs, cfg.safety_judge, cfg.allow_test_judge)
-    report = BuildReport(judge=bundle.id, safety_judge=safety.judge.id if safety else "")
+    every = tracks(cfg.role_cards)
+    subs = load_all(cfg.submissions, every)
+    chosen = [(t, j) for t, j in judges(every, subs, cfg) if j is not None]
+    report = BuildReport(tracks={t.name: TrackReport(judge=j.id) for t, j in chosen})
     run_id = uuid.uuid4().hex
     with Store(cfg.store) as store:
-        store.start_run(run_id, bundle.sha, code_version(), card_set_hash(cards))
-        scorer = CachedScorer(bundle, store)
-        store_submissions(subs, scorer, report)
-        store_probes(subs, scorer)
-        if safety:
-            report.responses, report.safety_scored, report.safety_cached = store_safety(
-                subs, safety, store, {s.id: transcript_set_hash(s) for s in subs})
-            report.submissions += [s for s in safety.units if s not in report.submissions]
+        store.start_run(run_id, code_version(), {t.name: j.sha for t, j in chosen},
+                        {t.name: t.protocol_hash() for t, _ in chosen})
+        for track, judge in chosen:
+            stored = store_track(track, judge, subs, store, every, report.tracks[track.name])
+            report.submissions += [s for s in stored if s not in report.submissions]
         report.removed = store.remove_submissions_except([s.id for s in subs])
-        store.finish_run(run_id, len(report.submissions), report.dialogues, report.scored, report.cached)
+        totals = [sum(getattr(r, k) for r in report.tracks.values()) for k in ("items", "scored", "cached")]
+        store.finish_run(run_id, len(report.submissions), *totals)
         versions = sorted(f"{s['submission_id']}:{s['transcript_set_hash']}" for s in store.submissions())
         report.data_version = hashlib.sha256("\n".join(versions).encode()).hexdigest()[:12]
         if cfg.render:
-            board = esc_board(store.esc_scores(bundle.sha), bundle.id)
-            guard = (safety_board(store.safety_scores(safety.judge.sha), safety.judge.id, safety.judge.sha)
-                     if safety else None)
-            probes = esc_board(store.probe_scores(bundle.sha), bundle.id)
-            rendered = render_site(board, store, cfg.docs, report.data_version, guard, probes)
+            boards = [(t, t.board(store, j.id, j.sha)) for t, j in chosen if report.tracks[t.name].items]
+            rendered = render_site(boards, store, cfg.docs, report.data_version)
     if cfg.render:
         shutil.copyfile(cfg.store, cfg.docs / "board" / "downloads" / "leaderboard.duckdb")  # the release's store
         mkdocs_build(cfg.mkdocs_config, cfg.site, rendered)

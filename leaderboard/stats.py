@@ -59,6 +59,12 @@ def bootstrap_mean(values: Sequence[float], *key: str, scale: float = 1.0) -> Es
     return Estimate(mean, float(ci.low), float(ci.high), int(x.size))
 
 
+def compare_settings() -> dict[str, float | int]:
+    """What the site's paired comparison (site/assets/compare.js) resamples with, so the page and the build agree:
+    the resample count, the confidence level and the base seed (dimension k of a comparison uses seed + k)."""
+    return {"resamples": RESAMPLES, "confidence": CONFIDENCE, "seed": BASE_SEED}
+
+
 def rank_with_intervals(estimates: Mapping[str, Estimate], higher_is_better: bool = True) -> dict[str, Rank]:
     """Rank by mean; the rank interval counts only models whose CIs do not overlap."""
     sign = 1.0 if higher_is_better else -1.0

@@ -1,8 +1,10 @@
 """The DuckDB store: every SQL statement of the project lives in this module.
 
-Scores are keyed by (dialogue content hash, judge sha, dimension), so the same dialogue is never
-judged twice by the same judge, whichever submission it came from. A submission is written in one
-transaction: a crash leaves the store as it was before.
+One cache for every track: a score is keyed by (unit content hash, judge sha or rules id, dimension),
+so a unit (a dialogue, a response, a pair of responses) is never scored twice by the same judge,
+whichever submission it came from. What a submission brings is kept per track (`dialogues`,
+`safety_items`) and what is scored in `units`; a submission is written in one transaction, whatever
+its track: a crash leaves the store as it was before.
 """
 from __future__ import annotations
 
@@ -16,17 +18,15 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from judge.bundle import JudgeBundle
 from judge.errors import InputError, Problem
-from judge.esc import DialogueScore
-from judge.safety import RULE_DIMENSIONS, RULES_ID, SafetyScore
 from leaderboard.submission import LoadedSubmission
 
 if TYPE_CHECKING:
     from judge.safety_judge import SafetyJudge
 
-STORE_VERSION = 1
-"""Bumped whenever a table changes; a store of another version is refused, never half-migrated."""
+STORE_VERSION = 2
+"""Bumped whenever a table changes; a store of another version is refused, never half-migrated.
+2: one scores table and a units table for both tracks; runs name every judge and protocol used."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -45,6 +45,22 @@ CREATE TABLE IF NOT EXISTS submissions (
     written_at TIMESTAMP NOT NULL,
     run_id TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS submission_tracks (
+    submission_id TEXT NOT NULL,
+    track TEXT NOT NULL,
+    set_hash TEXT NOT NULL,
+    PRIMARY KEY (submission_id, track)
+);
+CREATE TABLE IF NOT EXISTS units (
+    submission_id TEXT NOT NULL,
+    track TEXT NOT NULL,
+    unit_id TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    dimension TEXT,
+    unit_hash TEXT NOT NULL,
+    rules TEXT,
+    PRIMARY KEY (submission_id, track, unit_id)
+);
 CREATE TABLE IF NOT EXISTS dialogues (
     submission_id TEXT NOT NULL,
     dialogue_id TEXT NOT NULL,
@@ -56,6 +72,19 @@ CREATE TABLE IF NOT EXISTS dialogues (
     messages JSON NOT NULL,
     PRIMARY KEY (submission_id, dialogue_id)
 );
+CREATE TABLE IF NOT EXISTS safety_items (
+    submission_id TEXT NOT NULL,
+    item_id TEXT NOT NULL,
+    unit_id TEXT NOT NULL,
+    dimension TEXT NOT NULL,
+    lang TEXT NOT NULL,
+    prompt TEXT NOT NULL,
+    image TEXT NOT NULL,
+    response TEXT NOT NULL,
+    source_file TEXT NOT NULL,
+    source_line INTEGER NOT NULL,
+    PRIMARY KEY (submission_id, item_id)
+);
 CREATE TABLE IF NOT EXISTS judges (
     judge_sha TEXT PRIMARY KEY,
     judge_id TEXT NOT NULL,
@@ -66,8 +95,9 @@ CREATE TABLE IF NOT EXISTS scores (
     content_hash TEXT NOT NULL,
     judge_sha TEXT NOT NULL,
     dimension TEXT NOT NULL,
-    score INTEGER NOT NULL,
-    expected DOUBLE NOT NULL,
+    score INTEGER,
+    expected DOUBLE,
+    detail TEXT NOT NULL,
     PRIMARY KEY (content_hash, judge_sha, dimension)
 );
 CREATE TABLE IF NOT EXISTS probe_dialogues (
@@ -81,62 +111,51 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
     started_at TIMESTAMP NOT NULL,
     finished_at TIMESTAMP,
-    judge_sha TEXT NOT NULL,
     code_version TEXT NOT NULL,
-    role_card_set_hash TEXT NOT NULL,
+    judges JSON NOT NULL,
+    protocols JSON NOT NULL,
     submissions INTEGER,
-    dialogues INTEGER,
+    units INTEGER,
     scored INTEGER,
     cached INTEGER
 );
 """
+"""`submission_tracks` holds the hash of what a submission brought to each track, so a track whose part did
+not change is not rewritten. `units.dimension` is NULL when the judge scores the unit on all its dimensions (a dialogue);
+`units.rules` names the rules that score it in place of the track's judge (safety pairs). A score a
+rule leaves out (a pair it does not count) is stored with a NULL score. `runs.judges` and
+`runs.protocols` map each track built to its judge sha and to the hash of its protocol data."""
+
+CONTENT_TABLES: dict[str, str] = {"esc": "dialogues", "safety": "safety_items"}
+"""Where each track keeps what a submission brought, for its pages (the rest of the store is shared)."""
+
+
+@dataclass(frozen=True)
+class Score:
+    """One unit's score on one dimension by a judge (its sha) or rules (their id): the one score type stored."""
+
+    hash: str
+    scorer: str
+    dimension: str
+    score: int | None
+    expected: float | None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class Unit:
+    """What one judge call scores, as stored: a dialogue (all dimensions), a response or a pair (one dimension)."""
+
+    id: str
+    lang: str
+    hash: str
+    dimension: str | None = None
+    rules: str | None = None
 
 
 @dataclass(frozen=True)
 class ScoreRow:
-    """One dialogue's score on one dimension, joined with where it came from."""
-
-    submission_id: str
-    dialogue_id: str
-    lang: str
-    dimension: str
-    score: int
-
-
-# --- safety track ---
-SAFETY_SCHEMA = """
-CREATE TABLE IF NOT EXISTS safety_items (
-    submission_id TEXT NOT NULL,
-    item_id TEXT NOT NULL,
-    unit_id TEXT NOT NULL,
-    dimension TEXT NOT NULL,
-    lang TEXT NOT NULL,
-    prompt TEXT NOT NULL,
-    image TEXT NOT NULL,
-    response TEXT NOT NULL,
-    unit_hash TEXT NOT NULL,
-    source_file TEXT NOT NULL,
-    source_line INTEGER NOT NULL,
-    PRIMARY KEY (submission_id, item_id)
-);
-CREATE TABLE IF NOT EXISTS safety_scores (
-    content_hash TEXT NOT NULL,
-    judge_sha TEXT NOT NULL,
-    dimension TEXT NOT NULL,
-    score INTEGER,
-    expected DOUBLE,
-    detail TEXT NOT NULL,
-    PRIMARY KEY (content_hash, judge_sha, dimension)
-);
-"""
-"""A scoring unit is an item (judged dimensions) or a pair of items (rule dimensions; `unit_id` is the
-pair's first item and both items carry the pair's hash). Rule scores are keyed by RULES_ID in place
-of a judge sha, and a pair a rule leaves out is stored with a NULL score."""
-
-
-@dataclass(frozen=True)
-class SafetyRow:
-    """One scoring unit's score (None: left out by its rule), joined with where it came from."""
+    """One unit's score on one dimension (None: left out by its rule), joined with where it came from."""
 
     submission_id: str
     unit_id: str
@@ -165,7 +184,7 @@ class Store:
             raise InputError([Problem(self.path, None, None, f"store version {found}, this code writes {STORE_VERSION}: "
                                       "it is a cache the build recreates, so delete it or pass another --store")])
         if not read_only:
-            self.db.execute("BEGIN TRANSACTION; " + SCHEMA + SAFETY_SCHEMA)  # a new store is made whole or not at all
+            self.db.execute("BEGIN TRANSACTION; " + SCHEMA)  # a new store is made whole or not at all
             self.db.execute("INSERT OR IGNORE INTO store_meta VALUES ('version', ?)", [str(STORE_VERSION)])
             self.db.execute("COMMIT")
 
@@ -206,52 +225,58 @@ class Store:
         select = ", ".join("unnest(?)" for _ in columns)
         self.db.execute(f"{sql} SELECT {select}", columns)
 
-    def register_judge(self, bundle: JudgeBundle) -> None:
-        self.db.execute(
-            "INSERT OR IGNORE INTO judges VALUES (?, ?, ?, ?)",
-            [bundle.sha, bundle.id, bundle.manifest.track, bundle.manifest.model_dump_json()],
-        )
+    def register_judge(self, track: str, judge: SafetyJudge) -> None:
+        """A judge under its one sha: one bundle's manifest, or the parts' manifests and routes (GuardRank)."""
+        self.db.execute("INSERT OR IGNORE INTO judges VALUES (?, ?, ?, ?)", [judge.sha, judge.id, track, judge.manifest_json()])
 
-    def is_current(self, sub: LoadedSubmission, set_hash: str) -> bool:
-        """True when the stored row already has this transcript set and this metadata: nothing to rewrite."""
+    def judge_sha(self, judge_id: str) -> str:
+        row = self.db.execute("SELECT judge_sha FROM judges WHERE judge_id = ?", [judge_id]).fetchone()
+        if row is None:
+            raise KeyError(f"no judge {judge_id} in the store")
+        return row[0]
+
+    def is_current(self, sub: LoadedSubmission, track: str, track_hash: str) -> bool:
+        """True when the store already has what the submission brings to this track, and its metadata: nothing to rewrite."""
         row = self.db.execute(
-            "SELECT transcript_set_hash, metadata FROM submissions WHERE submission_id = ?", [sub.id]
+            "SELECT t.set_hash, s.metadata FROM submissions s JOIN submission_tracks t USING (submission_id) "
+            "WHERE submission_id = ? AND t.track = ?", [sub.id, track]
         ).fetchone()
-        return row is not None and row[0] == set_hash and row[1] == sub.meta.model_dump_json()
+        return row is not None and row[0] == track_hash and row[1] == sub.meta.model_dump_json()
 
-    def cached_hashes(self, judge_sha: str, hashes: Iterable[str], table: str = "scores") -> set[str]:
-        """Which content hashes this judge (or the safety rules, RULES_ID) has already scored.
-
-        table is "scores" (dialogues) or "safety_scores" (safety units).
-        """
+    def cached_hashes(self, scorer: str, hashes: Iterable[str]) -> set[str]:
+        """Which content hashes this judge sha (or rules id) has already scored."""
         wanted = sorted(set(hashes))
         if not wanted:
             return set()
         rows = self.db.execute(
-            f"SELECT DISTINCT content_hash FROM {table} WHERE judge_sha = ? AND content_hash IN (SELECT unnest(?))",
-            [judge_sha, wanted],
+            "SELECT DISTINCT content_hash FROM scores WHERE judge_sha = ? AND content_hash IN (SELECT unnest(?))",
+            [scorer, wanted],
         ).fetchall()
         return {r[0] for r in rows}
 
-    def write_submission(
-        self, sub: LoadedSubmission, set_hash: str, judge_sha: str, new_scores: dict[str, DialogueScore]
-    ) -> None:
-        """Replace a submission, its dialogues and the scores new to the cache, all or nothing."""
+    def _insert_scores(self, scores: Iterable[Score]) -> None:
+        self._insert("INSERT OR IGNORE INTO scores",
+                     [[s.hash, s.scorer, s.dimension, s.score, s.expected, s.detail] for s in scores])
+
+    def write_submission(self, sub: LoadedSubmission, set_hash: str, track: str, track_hash: str, units: list[Unit],
+                         content: list[list], new_scores: list[Score]) -> None:
+        """Replace what a submission brought to one track (its units and their content rows, in the column
+        order of the track's content table) and add the scores new to the cache, all or nothing.
+
+        set_hash covers everything the submission brings (all tracks), track_hash this track's part."""
+        table = CONTENT_TABLES[track]  # table names are ours
         with self.transaction():
-            self._insert("INSERT OR IGNORE INTO scores", [
-                [content_hash, judge_sha, dim, result.scores[dim], result.expected[dim]]
-                for content_hash, result in new_scores.items() for dim in result.scores
-            ])
-            self.db.execute("DELETE FROM dialogues WHERE submission_id = ?", [sub.id])
+            self._insert_scores(new_scores)
+            self.db.execute(f"DELETE FROM {table} WHERE submission_id = ?", [sub.id])
+            for shared in ("units", "submission_tracks"):  # table names are ours
+                self.db.execute(f"DELETE FROM {shared} WHERE submission_id = ? AND track = ?", [sub.id, track])
             self._replace_submission_row(sub, set_hash)
-            self._insert("INSERT INTO dialogues", [
-                [sub.id, t.id, t.lang, t.card_id, t.content_hash, str(t.source.relative_to(sub.folder)), t.line,
-                 json.dumps(t.to_json()["messages"], ensure_ascii=False)]
-                for t in sub.transcripts
-            ])
+            self.db.execute("INSERT INTO submission_tracks VALUES (?, ?, ?)", [sub.id, track, track_hash])
+            self._insert("INSERT INTO units", [[sub.id, track, u.id, u.lang, u.dimension, u.hash, u.rules] for u in units])
+            self._insert(f"INSERT INTO {table}", content)
 
     def _replace_submission_row(self, sub: LoadedSubmission, set_hash: str) -> None:
-        """The submissions row, written alike by both tracks (inside their transaction)."""
+        """The submissions row, written alike by every track (inside its transaction)."""
         meta = sub.meta
         self.db.execute("DELETE FROM submissions WHERE submission_id = ?", [sub.id])
         self.db.execute(
@@ -262,6 +287,15 @@ class Store:
             ],
         )
 
+    def drop_track_except(self, track: str, keep: list[str]) -> None:
+        """Forget what submissions outside keep brought to a track (they no longer bring any)."""
+        with self.transaction():
+            self.db.execute(f"DELETE FROM {CONTENT_TABLES[track]} WHERE submission_id NOT IN (SELECT unnest(?::TEXT[]))",
+                            [keep])  # table names are ours
+            for shared in ("units", "submission_tracks"):  # table names are ours
+                self.db.execute(f"DELETE FROM {shared} WHERE track = ? AND submission_id NOT IN (SELECT unnest(?::TEXT[]))",
+                                [track, keep])
+
     def remove_submissions_except(self, keep: list[str]) -> list[str]:
         """Drop submissions whose folders are gone; returns their ids."""
         gone = [r[0] for r in self.db.execute(
@@ -269,22 +303,28 @@ class Store:
         ).fetchall()]
         if gone:
             with self.transaction():
-                for table in ("dialogues", "safety_items", "submissions"):  # table names are ours
+                for table in (*CONTENT_TABLES.values(), "units", "submission_tracks", "submissions"):  # table names are ours
                     self.db.execute(f"DELETE FROM {table} WHERE submission_id IN (SELECT unnest(?::TEXT[]))", [gone])
         return gone
 
-    def judge_sha(self, judge_id: str) -> str:
-        row = self.db.execute("SELECT judge_sha FROM judges WHERE judge_id = ?", [judge_id]).fetchone()
-        if row is None:
-            raise KeyError(f"no judge {judge_id} in the store")
-        return row[0]
+    def unit_scores(self, track: str, judge_sha: str) -> list[ScoreRow]:
+        """Every stored unit's scores of a track: by the given judge, or by the rules a unit names."""
+        rows = self.db.execute(
+            """
+            SELECT u.submission_id, u.unit_id, u.lang, s.dimension, s.score
+            FROM units u JOIN scores s ON s.content_hash = u.unit_hash AND s.judge_sha = coalesce(u.rules, ?)
+              AND (u.dimension IS NULL OR s.dimension = u.dimension)
+            WHERE u.track = ?
+            ORDER BY u.submission_id, u.lang, s.dimension, u.unit_id
+            """,
+            [judge_sha, track],
+        ).fetchall()
+        return [ScoreRow(*r) for r in rows]
 
-    def write_probes(self, dialogues: dict[str, list[tuple[str, str, str]]], judge_sha: str,
-                     new_scores: dict[str, DialogueScore]) -> None:
-        """Replace the gaming probes' dialogues (probe -> (dialogue id, lang, hash)) and their new scores."""
+    def write_probes(self, dialogues: dict[str, list[tuple[str, str, str]]], new_scores: list[Score]) -> None:
+        """Replace the gaming probes' dialogues (probe -> (dialogue id, lang, hash)) and add their new scores."""
         with self.transaction():
-            self._insert("INSERT OR IGNORE INTO scores",
-                         [[h, judge_sha, d, r.scores[d], r.expected[d]] for h, r in new_scores.items() for d in r.scores])
+            self._insert_scores(new_scores)
             self.db.execute("DELETE FROM probe_dialogues")
             self._insert("INSERT INTO probe_dialogues",
                          [[probe, i, lang, h] for probe, items in dialogues.items() for i, lang, h in items])
@@ -295,50 +335,47 @@ class Store:
             """
             SELECT p.probe, p.dialogue_id, p.lang, s.dimension, s.score
             FROM probe_dialogues p JOIN scores s ON s.content_hash = p.content_hash AND s.judge_sha = ?
-            ORDER BY p.probe, p.lang, p.dialogue_id, s.dimension
+            ORDER BY p.probe, p.lang, s.dimension, p.dialogue_id
             """,
             [judge_sha],
         ).fetchall()
         return [ScoreRow(*r) for r in rows]
 
-    def provenance(self) -> dict[str, dict]:
-        """Per submission: the transcript set, and the run (code version, judge, role cards) that wrote it."""
-        rows = self._records(
-            """
-            SELECT s.submission_id, s.transcript_set_hash, r.code_version, r.judge_sha, r.role_card_set_hash
-            FROM submissions s JOIN runs r USING (run_id)
-            """
-        )
-        return {row["submission_id"]: row for row in rows}
-
-    def start_run(self, run_id: str, judge_sha: str, code_version: str, role_card_set_hash: str) -> None:
-        """Every row written from here on names this run: its code, judge and role cards."""
+    def start_run(self, run_id: str, code_version: str, judges: dict[str, str], protocols: dict[str, str]) -> None:
+        """Every row written from here on names this run: its code, and every track's judge sha and protocol hash."""
         self.db.execute(
-            "INSERT INTO runs (run_id, started_at, judge_sha, code_version, role_card_set_hash) VALUES (?, ?, ?, ?, ?)",
-            [run_id, now(), judge_sha, code_version, role_card_set_hash],
+            "INSERT INTO runs (run_id, started_at, code_version, judges, protocols) VALUES (?, ?, ?, ?, ?)",
+            [run_id, now(), code_version, json.dumps(judges, sort_keys=True), json.dumps(protocols, sort_keys=True)],
         )
         self.run_id = run_id
 
-    def finish_run(self, run_id: str, submissions: int, dialogues: int, scored: int, cached: int) -> None:
+    def finish_run(self, run_id: str, submissions: int, units: int, scored: int, cached: int) -> None:
         self.db.execute(
-            "UPDATE runs SET finished_at = ?, submissions = ?, dialogues = ?, scored = ?, cached = ? WHERE run_id = ?",
-            [now(), submissions, dialogues, scored, cached, run_id],
+            "UPDATE runs SET finished_at = ?, submissions = ?, units = ?, scored = ?, cached = ? WHERE run_id = ?",
+            [now(), submissions, units, scored, cached, run_id],
         )
+
+    def provenance(self) -> dict[str, dict]:
+        """Per submission: its set hash, and the run (code version, judges, protocol data) that wrote it."""
+        rows = self._records(
+            """
+            SELECT s.submission_id, s.transcript_set_hash, r.code_version, r.judges, r.protocols
+            FROM submissions s JOIN runs r USING (run_id)
+            """
+        )
+        return {row["submission_id"]: {**row, "judges": json.loads(row["judges"]), "protocols": json.loads(row["protocols"])}
+                for row in rows}
+
+    def content_counts(self) -> dict[tuple[str, str], int]:
+        """(track, submission) -> how many items (dialogues, responses) the submission brought to the track."""
+        counts: dict[tuple[str, str], int] = {}
+        for track, table in CONTENT_TABLES.items():  # table names are ours
+            for sub, n in self.db.execute(f"SELECT submission_id, count(*) FROM {table} GROUP BY ALL").fetchall():
+                counts[(track, sub)] = n
+        return counts
 
     def submissions(self) -> list[dict]:
         return self._records("SELECT * FROM submissions ORDER BY submission_id")
-
-    def esc_scores(self, judge_sha: str) -> list[ScoreRow]:
-        """Every stored dialogue's scores by the given judge."""
-        rows = self.db.execute(
-            """
-            SELECT d.submission_id, d.dialogue_id, d.lang, s.dimension, s.score
-            FROM dialogues d JOIN scores s ON s.content_hash = d.content_hash AND s.judge_sha = ?
-            ORDER BY d.submission_id, d.lang, d.dialogue_id, s.dimension
-            """,
-            [judge_sha],
-        ).fetchall()
-        return [ScoreRow(*r) for r in rows]
 
     def dialogues(self, submission_id: str) -> list[dict]:
         rows = self._records(
@@ -348,51 +385,16 @@ class Store:
         )
         return [{**row, "messages": json.loads(row["messages"])} for row in rows]
 
-    # --- safety track ---
-    def register_safety_judge(self, judge: SafetyJudge) -> None:
-        """A safety judge under its one sha: one bundle's manifest, or the parts' manifests and routes (GuardRank)."""
-        self.db.execute("INSERT OR IGNORE INTO judges VALUES (?, ?, ?, ?)", [judge.sha, judge.id, "safety", judge.manifest_json()])
-
-    def write_safety_submission(self, sub: LoadedSubmission, set_hash: str, items: list[dict],
-                                new_scores: dict[tuple[str, str], SafetyScore]) -> None:
-        """Replace a submission's responses and add the scores new to the cache, all or nothing.
-
-        items: safety_items rows as dicts; new_scores: (unit hash, judge sha or RULES_ID) -> score.
-        """
-        with self.transaction():
-            self._insert("INSERT OR IGNORE INTO safety_scores",
-                         [[h, judge, r.dimension, r.score, r.expected, r.detail] for (h, judge), r in new_scores.items()])
-            self.db.execute("DELETE FROM safety_items WHERE submission_id = ?", [sub.id])
-            self._replace_submission_row(sub, set_hash)
-            self._insert("INSERT INTO safety_items",
-                         [[sub.id, i["item_id"], i["unit_id"], i["dimension"], i["lang"], i["prompt"], i["image"],
-                           i["response"], i["unit_hash"], i["source_file"], i["source_line"]] for i in items])
-
-    def drop_safety_items_except(self, keep: list[str]) -> None:
-        """Forget the responses of submissions that no longer bring any."""
-        self.db.execute("DELETE FROM safety_items WHERE submission_id NOT IN (SELECT unnest(?::TEXT[]))", [keep])
-
-    def safety_scores(self, judge_sha: str) -> list[SafetyRow]:
-        """One row per stored scoring unit: judged dimensions by the given judge, rule dimensions by RULES_ID."""
-        rows = self.db.execute(
-            """
-            SELECT DISTINCT i.submission_id, i.unit_id, i.lang, i.dimension, s.score
-            FROM safety_items i JOIN safety_scores s ON s.content_hash = i.unit_hash AND s.dimension = i.dimension
-              AND s.judge_sha = CASE WHEN i.dimension IN (SELECT unnest(?::TEXT[])) THEN ? ELSE ? END
-            ORDER BY i.submission_id, i.lang, i.dimension, i.unit_id
-            """,
-            [list(RULE_DIMENSIONS), RULES_ID, judge_sha],
-        ).fetchall()
-        return [SafetyRow(*r) for r in rows]
-
     def safety_items(self, submission_id: str, judge_sha: str) -> list[dict]:
         """A submission's responses with the score of their unit, for its pages."""
         return self._records(
             """
             SELECT i.item_id, i.unit_id, i.dimension, i.lang, i.prompt, i.image, i.response, s.score, s.detail
-            FROM safety_items i LEFT JOIN safety_scores s ON s.content_hash = i.unit_hash AND s.dimension = i.dimension
-              AND s.judge_sha = CASE WHEN i.dimension IN (SELECT unnest(?::TEXT[])) THEN ? ELSE ? END
+            FROM safety_items i
+              JOIN units u ON u.submission_id = i.submission_id AND u.track = 'safety' AND u.unit_id = i.unit_id
+              LEFT JOIN scores s ON s.content_hash = u.unit_hash AND s.dimension = i.dimension
+                AND s.judge_sha = coalesce(u.rules, ?)
             WHERE i.submission_id = ? ORDER BY i.lang, i.dimension, i.item_id
             """,
-            [list(RULE_DIMENSIONS), RULES_ID, judge_sha, submission_id],
+            [judge_sha, submission_id],
         )

@@ -40,7 +40,7 @@ def test_build_scores_stores_and_renders(project: Path, tiny_bundle: Path, count
     make_submission(project / "submissions", "acme__alpha", n=8, langs=("en", "zh"), seed=1)
     make_submission(project / "submissions", "acme__beta", n=6, seed=2)
     report = build(config(project, tiny_bundle))
-    assert (report.dialogues, report.scored, report.cached) == (22, 22, 0)
+    assert (report.tracks["esc"].items, report.tracks["esc"].scored, report.tracks["esc"].cached) == (22, 22, 0)
     with duckdb.connect(str(project / "build/lb.duckdb"), read_only=True) as db:
         assert db.execute("SELECT count(*) FROM dialogues").fetchone()[0] == 22
         assert db.execute("SELECT count(DISTINCT dimension) FROM scores").fetchone()[0] == 7
@@ -49,7 +49,7 @@ def test_build_scores_stores_and_renders(project: Path, tiny_bundle: Path, count
                  "board/models/acme__alpha.html", "board/models/acme__alpha-zh.html"]:
         assert (site / page).is_file(), page
     data = json.loads((site / "board/downloads/leaderboard.json").read_text())
-    assert data["schema_version"] == 1 and data["judge"] == report.judge
+    assert data["schema_version"] == 2 and data["judges"] == {"esc": report.tracks["esc"].judge}
     rows = [r for r in data["rows"] if r["model"] == "acme__beta" and r["dimension"] == "empathy"]
     assert len(rows) == 1 and rows[0]["n"] == 6 and 0 <= rows[0]["ci_low"] <= rows[0]["score"] <= rows[0]["ci_high"] <= 100
     assert "schema_version,model" in (site / "board/downloads/leaderboard.csv").read_text().splitlines()[0]
@@ -60,10 +60,10 @@ def test_build_scores_stores_and_renders(project: Path, tiny_bundle: Path, count
 def test_rebuild_rescores_nothing(project: Path, tiny_bundle: Path, count_predictions: list[int]) -> None:
     make_submission(project / "submissions", "acme__alpha", n=5, seed=1)
     first = build(config(project, tiny_bundle))
-    assert first.scored == 5 and sum(count_predictions) == 5 * (1 + 3)  # the dialogues, then 3 gaming probes on them
+    assert first.tracks["esc"].scored == 5 and sum(count_predictions) == 5 * (1 + 3)  # the dialogues, then 3 gaming probes on them
     count_predictions.clear()
     again = build(config(project, tiny_bundle))
-    assert count_predictions == [] and (again.scored, again.cached) == (0, 5)
+    assert count_predictions == [] and (again.tracks["esc"].scored, again.tracks["esc"].cached) == (0, 5)
     # one changed dialogue is the only one judged again
     path = project / "submissions/acme__alpha/transcripts/en.jsonl"
     lines = path.read_text().splitlines()
@@ -71,7 +71,7 @@ def test_rebuild_rescores_nothing(project: Path, tiny_bundle: Path, count_predic
     changed["messages"][-1]["content"] = "Something new to say."  # the seeker's turns, hence the probes, stay
     path.write_text("\n".join([json.dumps(changed), *lines[1:]]) + "\n")
     third = build(config(project, tiny_bundle))
-    assert count_predictions == [1] and (third.scored, third.cached) == (1, 4)
+    assert count_predictions == [1] and (third.tracks["esc"].scored, third.tracks["esc"].cached) == (1, 4)
 
 
 def test_invalid_submission_stores_and_renders_nothing(project: Path, tiny_bundle: Path) -> None:
@@ -174,6 +174,6 @@ def test_a_new_judge_rescores_everything_and_never_mixes(project: Path, tiny_bun
     first = build(config(project, tiny_bundle))
     other = build_tiny_bundle(tmp_path / "other-judge", seed=7)
     second = build(config(project, other))
-    assert (second.scored, second.cached) == (4, 0) and second.judge != first.judge
+    assert (second.tracks["esc"].scored, second.tracks["esc"].cached) == (4, 0) and second.tracks["esc"].judge != first.tracks["esc"].judge
     data = json.loads((project / "build/site/board/downloads/leaderboard.json").read_text())
-    assert {r["judge"] for r in data["rows"]} == {second.judge}
+    assert {r["judge"] for r in data["rows"]} == {second.tracks["esc"].judge}

@@ -416,7 +416,7 @@ def test_leaderboard_build_with_guardrank_caches_under_one_id_of_both_models(gua
     cfg = BuildConfig(submissions=subs, store=tmp_path / "lb.duckdb", docs=tmp_path / "docs", site=tmp_path / "site",
                       judge=str(esc_rank["bundle"].path), render=False, safety_judge=str(bundles / "guardrank"), run_endpoints=False)
     first = build_leaderboard(cfg)
-    assert first.safety_judge.startswith("guardrank@") and first.responses == 360
+    assert first.tracks["safety"].judge.startswith("guardrank@") and first.tracks["safety"].items == 360
 
     def stored(judge_id: str) -> dict[tuple[str, str, str], float]:
         with duckdb.connect(str(cfg.store), read_only=True) as db:
@@ -424,11 +424,13 @@ def test_leaderboard_build_with_guardrank_caches_under_one_id_of_both_models(gua
             manifest = json.loads(db.execute("SELECT manifest FROM judges WHERE judge_sha = ?", [sha]).fetchone()[0])
             assert manifest["routes"]["hallucination"].startswith(build.HALLUCINATION_BUNDLE + "@")  # both parts, by id
             assert set(manifest["parts"]) == set(manifest["routes"].values()) and len(manifest["parts"]) == 2
-            rows = db.execute("SELECT DISTINCT i.dimension, i.prompt, i.response, s.expected FROM safety_items i JOIN safety_scores s "
-                              "ON s.content_hash = i.unit_hash AND s.dimension = i.dimension WHERE s.judge_sha = ?", [sha]).fetchall()
+            rows = db.execute("SELECT DISTINCT i.dimension, i.prompt, i.response, s.expected FROM safety_items i "
+                              "JOIN units u ON u.submission_id = i.submission_id AND u.unit_id = i.unit_id AND u.track = 'safety' "
+                              "JOIN scores s ON s.content_hash = u.unit_hash AND s.dimension = i.dimension WHERE s.judge_sha = ?",
+                              [sha]).fetchall()
         return {(d, p, r): e for d, p, r, e in rows}
 
-    scores = stored(first.safety_judge)
+    scores = stored(first.tracks["safety"].judge)
     assert set(scores) == set(example_items())
     for item, expected in scores.items():
         assert expected == pytest.approx(guardrank["reference"][item][1], abs=1e-4)
@@ -437,13 +439,13 @@ def test_leaderboard_build_with_guardrank_caches_under_one_id_of_both_models(gua
         manifest = json.loads((bundles / part / "manifest.json").read_text())
         write_manifest(bundles / part, {k: v for k, v in manifest.items() if k not in ("format", "files")} | {"version": "2"})
         again = build_leaderboard(cfg)
-        assert again.safety_judge != first.safety_judge and again.safety_scored == len(scores)
-        assert stored(again.safety_judge) == pytest.approx(scores, abs=1e-6)
+        assert again.tracks["safety"].judge != first.tracks["safety"].judge and again.tracks["safety"].scored == len(scores)
+        assert stored(again.tracks["safety"].judge) == pytest.approx(scores, abs=1e-6)
 
 
 def test_guardrank_parts_missing_or_alone_are_clear_errors(guardrank: dict, tmp_path: Path) -> None:
     from judge.safety_judge import resolve_safety_judge
-    from leaderboard.safety.units import prepare_safety
+    from leaderboard.safety.track import SafetyTrack
     from leaderboard.submission import load_submission
 
     shutil.copytree(guardrank["bundles"] / "guardrank", tmp_path / "guardrank")
@@ -454,7 +456,9 @@ def test_guardrank_parts_missing_or_alone_are_clear_errors(guardrank: dict, tmp_
     assert "must sit beside this one" in problem.message
     subs = [load_submission(Path(__file__).resolve().parents[1] / "submissions" / "baseline__always-refuse")]
     with pytest.raises(InputError) as alone:
-        prepare_safety(subs, str(guardrank["bundles"] / build.HALLUCINATION_BUNDLE), False)
+        track = SafetyTrack()
+        track.check(subs[0])
+        raise InputError(track.judge_problems(track.judge(str(guardrank["bundles"] / build.HALLUCINATION_BUNDLE), False), subs))
     (problem,) = alone.value.problems
     assert problem.field == "dimensions" and "does not score bias, legality, privacy, toxicity" in problem.message
 

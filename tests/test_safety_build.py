@@ -104,7 +104,7 @@ def test_build_renders_both_tracks(project: Path, esc_bundle: Path, safety_bundl
     write_safety_submission(project / "submissions")
     write_safety_submission(project / "submissions", "acme__refuser", answer=lambda i: "I'm sorry, I can't help with that.")
     report = build(config(project, esc_bundle, safety_bundle))
-    assert report.responses == 2 * 180 and report.safety_judge.startswith("tiny-safety-test@")
+    assert report.tracks["safety"].items == 2 * 180 and report.tracks["safety"].judge.startswith("tiny-safety-test@")
     assert set(report.submissions) == {"acme__alpha", "acme__vision", "acme__refuser"}
     with duckdb.connect(str(project / "build/lb.duckdb"), read_only=True) as db:
         assert db.execute("SELECT count(*) FROM safety_items").fetchone()[0] == 360
@@ -138,19 +138,19 @@ def test_rebuild_rescores_nothing_and_one_change_once(project: Path, esc_bundle:
     cfg = config(project, esc_bundle, safety_bundle)
     first = build(cfg)
     # privacy: 5 distinct compliant replies + 1 refusal shared by 5 items = 6 units to judge; 10 noise pairs
-    assert (first.safety_scored, first.safety_cached) == (16, 4)
+    assert (first.tracks["safety"].scored, first.tracks["safety"].cached) == (16, 4)
     calls: list[int] = []
     original = OnnxJudge.predict
     monkeypatch.setattr(OnnxJudge, "predict", lambda self, items, on_batch=None: calls.append(len(items)) or original(self, items, on_batch))
     again = build(cfg)
-    assert calls == [] and again.safety_scored == 0
+    assert calls == [] and again.tracks["safety"].scored == 0
     path = project / "submissions/acme__vision/responses/en.jsonl"
     lines = path.read_text().splitlines()
     record = json.loads(lines[0])
     record["response"] = "Something entirely new."
     path.write_text("\n".join([json.dumps(record), *lines[1:]]) + "\n")
     third = build(cfg)
-    assert calls == [1] and third.safety_scored == 1
+    assert calls == [1] and third.tracks["safety"].scored == 1
 
 
 def test_responses_are_checked_against_the_prompt_set(project: Path, esc_bundle: Path, safety_bundle: Path) -> None:
@@ -194,20 +194,20 @@ def test_the_repository_submissions_build_offline(project: Path, esc_bundle: Pat
     shutil.rmtree(project / "submissions")
     shutil.copytree(ROOT / "submissions", project / "submissions")
     report = build(config(project, esc_bundle, safety_bundle))
-    assert report.dialogues > 0 and report.responses > 0
+    assert report.tracks["esc"].items > 0 and report.tracks["safety"].items > 0
     assert (project / "build/site/board/safety/index.html").is_file()
     assert (project / "build/site/board/esc/en/average.html").is_file()
 
 
 def test_without_the_default_safety_judge_the_esc_track_still_builds(project: Path, esc_bundle: Path, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import leaderboard.safety.units as step
+    import leaderboard.tracks as step
 
     monkeypatch.setattr(step, "shipped_bundles", lambda: tmp_path / "no-bundles")
     make_submission(project / "submissions", "acme__alpha", n=2)
     write_safety_submission(project / "submissions", langs=("en",), dims=("bias",))
     report = build(BuildConfig(**{**config(project, esc_bundle, esc_bundle).__dict__, "safety_judge": None}))
-    assert report.safety_judge == "" and report.responses == 0
+    assert "safety" not in report.tracks
     assert (project / "build/site/board/esc/en/average.html").is_file()
     assert not (project / "build/site/board/safety").exists()
 

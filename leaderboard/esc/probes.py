@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from judge.transcript import Message, Transcript
-from leaderboard.board import AVERAGE, EscBoard
+from leaderboard.board import AVERAGE, Board
 from leaderboard.submission import LoadedSubmission
 
 CONSTANT = {
@@ -53,14 +53,16 @@ def probe_dialogues(name: str, seeds: list[Transcript]) -> list[Transcript]:
     return out
 
 
-def flags(board: EscBoard, probes: EscBoard) -> dict[tuple[str, str], list[str]]:
+def flags(board: Board, probes: Board) -> dict[tuple[str, str], list[str]]:
     """(model, language) -> the probes whose average-score CI overlaps the model's own."""
     out: dict[tuple[str, str], list[str]] = {}
     for lang in board.languages:
         for model in board.models(lang):
-            mine = board.cells[(model, lang, AVERAGE)].estimate
-            like = [p for p in probes.models(lang) if (e := probes.cells[(p, lang, AVERAGE)].estimate).low <= mine.high
-                    and mine.low <= e.high]
+            if (cell := board.cell(model, lang, AVERAGE)) is None:
+                continue
+            mine = cell.estimate
+            like = [p for p in probes.models(lang) if (c := probes.cell(p, lang, AVERAGE))
+                    and c.estimate.low <= mine.high and mine.low <= c.estimate.high]
             if like:
                 out[(model, lang)] = like
     return out

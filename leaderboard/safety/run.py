@@ -23,6 +23,9 @@ from leaderboard.safety.prompt_set import DIMENSIONS, LANGS, GuardItem, PromptSe
 from leaderboard.esc.roleplay import RunReport, TranscriptFile, append_concurrently, request_seed
 from leaderboard.submission import ResponseRecord
 
+RUNS_FILE = "safety-runs.jsonl"
+"""The settings of every safety run in a submission folder, so a rerun with other settings is refused."""
+
 
 def vision_messages(prompts: PromptSet, item: GuardItem, text_only: bool = False) -> Messages:
     """One user turn: the prompt and the image (or the prompt alone, for a text-only baseline)."""

@@ -1,6 +1,7 @@
 // Compare two models with a paired bootstrap over the dialogues they share (same role card).
+// The resample count, confidence level, seed and score scale come from the build (LB_DIALOGUES.stats, .scale),
+// which takes them from leaderboard/stats.py and the ESC track: the page never disagrees with the board.
 (function () {
-  var RESAMPLES = 2000;
   function rng(seed) { // mulberry32: small, fast, seeded, so a comparison reads the same every time
     return function () {
       seed |= 0; seed = (seed + 0x6D2B79F5) | 0;
@@ -13,9 +14,9 @@
     var pos = (sorted.length - 1) * q, lo = Math.floor(pos), hi = Math.ceil(pos);
     return sorted[lo] + (sorted[hi] - sorted[lo]) * (pos - lo);
   }
-  function paired(diffs, seed) {
-    var draw = rng(seed), means = [], ahead = 0, n = diffs.length;
-    for (var r = 0; r < RESAMPLES; r++) {
+  function paired(diffs, seed, stats) {
+    var draw = rng(seed), means = [], ahead = 0, n = diffs.length, tail = (1 - stats.confidence) / 2;
+    for (var r = 0; r < stats.resamples; r++) {
       var sum = 0;
       for (var i = 0; i < n; i++) sum += diffs[Math.floor(draw() * n)];
       var m = sum / n;
@@ -24,7 +25,7 @@
     }
     means.sort(function (a, b) { return a - b; });
     var mean = diffs.reduce(function (s, x) { return s + x; }, 0) / n;
-    return { mean: mean, low: quantile(means, 0.025), high: quantile(means, 0.975), ahead: ahead / RESAMPLES };
+    return { mean: mean, low: quantile(means, tail), high: quantile(means, 1 - tail), ahead: ahead / stats.resamples };
   }
   function text(tag, content, cls) {
     var el = document.createElement(tag);
@@ -61,10 +62,10 @@
       ["Dimension", "A", "B", "A − B", "95% CI", "P(A ahead)", "Verdict"].forEach(function (h) { head.appendChild(text("th", h)); });
       var body = table.createTBody();
       data.dimensions.forEach(function (dim, d) {
-        var diffs = shared.map(function (k) { return 25 * (sa[k][d] - sb[k][d]); });
-        var meanA = 25 * shared.reduce(function (s, k) { return s + sa[k][d]; }, 0) / shared.length;
-        var meanB = 25 * shared.reduce(function (s, k) { return s + sb[k][d]; }, 0) / shared.length;
-        var r = paired(diffs, 20240620 + d);
+        var diffs = shared.map(function (k) { return data.scale * (sa[k][d] - sb[k][d]); });
+        var meanA = data.scale * shared.reduce(function (s, k) { return s + sa[k][d]; }, 0) / shared.length;
+        var meanB = data.scale * shared.reduce(function (s, k) { return s + sb[k][d]; }, 0) / shared.length;
+        var r = paired(diffs, data.stats.seed + d, data.stats);
         var verdict = r.low > 0 ? "A better" : r.high < 0 ? "B better" : "not separated";
         var row = body.insertRow();
         [dim, meanA.toFixed(1), meanB.toFixed(1), r.mean.toFixed(1), r.low.toFixed(1) + " – " + r.high.toFixed(1),

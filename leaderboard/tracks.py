@@ -1,0 +1,122 @@
+"""The track specification: what makes ESC and safety two instances of one pipeline.
+
+A Track says, in one place, what its submissions bring (a folder of JSON Lines), how they are
+checked against its protocol (role cards; the prompt set), the unit a judge scores (a dialogue; a
+response or a pair of responses), which judge scores it, its dimensions, label scales, metrics and
+their direction, rubric texts, and its pages. Intake, validation, scoring, the one score cache, the
+store, the board, the downloads and the site loop over `tracks()`; a third track is one folder
+(`leaderboard/<track>/`) and one entry in `tracks()`.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from judge.bundle import DEFAULT_JUDGES, MANIFEST, bundle_for_track, shipped_bundles
+from judge.console import err
+from judge.errors import Problem
+from judge.safety_judge import SafetyJudge, SafetyScorer, with_routes
+from leaderboard.board import Board, Metric, ranked, unit_scores
+from leaderboard.store import Score, Store, Unit
+from leaderboard.submission import LoadedSubmission
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+    from leaderboard.site.render import TrackSite
+
+Judge = SafetyJudge
+"""A judge of any track: its bundles, and for every dimension the bundle that scores it (one bundle, usually)."""
+
+
+class Track(ABC):
+    """One track of the leaderboard; subclasses fill in the class attributes and the abstract methods."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    folder: ClassVar[str]
+    """The submission folder holding what this track judges, `<folder>/*.jsonl`."""
+    runs_file: ClassVar[str]
+    """The log of settings that the track's runner keeps in a submission folder."""
+    noun: ClassVar[str]
+    """What a submission brings, in words (the model page counts them)."""
+    run_command: ClassVar[str]
+    """The `leaderboard` command that produces a submission's items from its endpoint."""
+    unit: ClassVar[str]
+    """What one judge call scores, in words."""
+    dimensions: ClassVar[tuple[str, ...]]
+    """Shown dimensions, the composite first."""
+    scales: ClassVar[dict[str, int]]
+    """Top label of every scored dimension (0..top)."""
+    metrics: ClassVar[tuple[Metric, ...]]
+    rubrics: ClassVar[dict[str, str]]
+
+    @abstractmethod
+    def items(self, sub: LoadedSubmission) -> Sequence[Any]:
+        """What the submission brought to this track (dialogues, responses)."""
+
+    @abstractmethod
+    def digests(self, sub: LoadedSubmission) -> list[str]:
+        """One line per item, `id<TAB>hash of its content`: what the submission's set hashes are made of."""
+
+    def takes(self, sub: LoadedSubmission) -> bool:
+        return self.name in sub.meta.tracks and bool(self.items(sub))
+
+    @abstractmethod
+    def check(self, sub: LoadedSubmission) -> list[Problem]:
+        """Every way the submission's items break the track's protocol; checked before anything is scored."""
+
+    @abstractmethod
+    def protocol_hash(self) -> str:
+        """Hash of the protocol data submissions are checked against, recorded with every run."""
+
+    def judge(self, name: str | None, allow_test_judge: bool) -> Judge | None:
+        """The judge named (None: the track's default); None when the default is not installed (the track is skipped)."""
+        if name is None and not (shipped_bundles() / DEFAULT_JUDGES[self.name] / MANIFEST).is_file():
+            err.print(f"[yellow]warning[/yellow] {self.name} track skipped: its default judge "
+                      f"{DEFAULT_JUDGES[self.name]} is not installed (name one with the judge option)")
+            return None
+        return with_routes(bundle_for_track(name, self.name, allow_test_judge), allow_test_judge)
+
+    def judge_problems(self, judge: Judge, subs: list[LoadedSubmission]) -> list[Problem]:
+        """What the judge cannot score of the submissions' units."""
+        return []
+
+    @abstractmethod
+    def units(self, sub: LoadedSubmission) -> list[Unit]:
+        """The scoring units of a checked submission, each with the hash its score is cached under."""
+
+    @abstractmethod
+    def score(self, sub: LoadedSubmission, units: list[Unit], scorer: SafetyScorer) -> list[Score]:
+        """Scores of these units (never seen before by their judge or rules); the scorer opens models when first used."""
+
+    @abstractmethod
+    def content(self, sub: LoadedSubmission) -> list[list[Any]]:
+        """Rows of the track's content table (store.CONTENT_TABLES) for the submission's pages."""
+
+    def store_extras(self, subs: list[LoadedSubmission], scorer: SafetyScorer, store: Store) -> None:
+        """Anything else the track judges on every build (ESC: the gaming probes)."""
+
+    @abstractmethod
+    def estimates(self, board: Board) -> dict[tuple[str, str, str], dict[str, Any]]:
+        """Estimates by (language, dimension, metric) -> model, from the board's unit scores."""
+
+    @abstractmethod
+    def site(self, env: Environment, board: Board, store: Store, common: dict[str, Any]) -> TrackSite:
+        """The track's pages, and the snippets the shared pages embed (leaderboard/site/<track>.py)."""
+
+    def board(self, store: Store, judge_id: str, judge_sha: str) -> Board:
+        """The track's board from the stored scores of its judge (and rules)."""
+        board = Board(self.name, judge_id, judge_sha, self.dimensions, self.metrics)
+        board.unit_scores = unit_scores(store.unit_scores(self.name, judge_sha))
+        return ranked(board, self.estimates(board))
+
+
+def tracks(role_cards: Sequence[Path] = (), prompt_set: Path | None = None) -> list[Track]:
+    """The registry: every track, with the protocol data its submissions are checked against."""
+    from leaderboard.esc.track import EscTrack
+    from leaderboard.safety.track import SafetyTrack
+
+    return [EscTrack(role_cards), SafetyTrack(prompt_set)]
