@@ -1,25 +1,62 @@
-"""What both CLIs share: a stderr console, progress bars, and errors shown as messages, not tracebacks."""
+"""What both CLIs share: stderr messages, progress bars, tables, and errors shown as messages, not tracebacks.
+
+Messages and tables that hold anything a user wrote (file names, ids, dialogue text) go through `say` and
+`show`, which never read it as rich markup: an id like `[/x]` is printed as it is instead of failing."""
 from __future__ import annotations
 
+import io
 import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import IO
 
 import click
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from judge.errors import InputError
 
 err = Console(stderr=True)
+PIPED_WIDTH = 160
+"""Width of tables written to a file or pipe, where rich would otherwise assume 80 columns."""
+
+
+def _plain(stderr: bool = False, file: IO[str] | None = None) -> Console:
+    """A console that never reads strings as markup, PIPED_WIDTH wide when not on a terminal."""
+    console = Console(stderr=stderr, file=file, markup=False, highlight=False)
+    if not console.is_terminal:
+        console.width = PIPED_WIDTH
+    return console
+
+
+_PLAIN = {False: _plain(), True: _plain(stderr=True)}
+
+
+def say(message: str, label: str = "", style: str = "") -> None:
+    """A message on stderr, optionally after a styled label ('error', 'warning'); the message is never markup."""
+    text = Text.assemble((label, style), " ", message) if label else Text(message)
+    err.print(text, highlight=False, soft_wrap=True)
+
+
+def show(renderable: RenderableType, stderr: bool = False) -> None:
+    """A table (or other renderable) on stdout or stderr; its strings are never read as markup."""
+    _PLAIN[stderr].print(renderable)
+
+
+def as_text(renderable: RenderableType) -> str:
+    """A table (or other renderable) as plain text, to write to a file; its strings are never read as markup."""
+    console = _plain(file=io.StringIO())
+    console.print(renderable)
+    return console.file.getvalue()
 
 
 @contextmanager
 def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
     """A progress bar on stderr; yields advance(n). Silent when stderr is not a terminal."""
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=err, disable=not err.is_terminal, transient=True,
     ) as bar:
         task = bar.add_task(description, total=total)
@@ -34,7 +71,7 @@ def run_cli(group: click.Group) -> None:
             sys.exit(code)
     except InputError as error:
         for problem in error.problems:
-            err.print(f"[red]error[/red] {problem}", markup=True, highlight=False, soft_wrap=True)
+            say(str(problem), "error", "red")
         sys.exit(2)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)
@@ -42,11 +79,11 @@ def run_cli(group: click.Group) -> None:
         error.show()
         sys.exit(error.exit_code)
     except click.exceptions.Abort:
-        err.print("aborted")
+        say("aborted")
         sys.exit(130)
     except Exception as error:  # noqa: BLE001 - the last line of defence of a CLI
         if os.environ.get("LEADERBOARD_DEBUG"):
             raise
-        err.print(f"[red]error[/red] {type(error).__name__}: {error}", markup=True, highlight=False, soft_wrap=True)
-        err.print("(set LEADERBOARD_DEBUG=1 for the traceback)")
+        say(f"{type(error).__name__}: {error}", "error", "red")
+        say("(set LEADERBOARD_DEBUG=1 for the traceback)")
         sys.exit(1)

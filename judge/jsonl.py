@@ -5,12 +5,25 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from judge.errors import InputError, Problem
 from judge.limits import MAX_LINE_BYTES, MAX_TRANSCRIPT_FILE_BYTES
 
 T = TypeVar("T")
+
+
+class Located(Protocol):
+    """An item read from a line of a file, known by its id."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def line(self) -> int: ...
+
+
+L = TypeVar("L", bound=Located)
 
 
 def loads(raw: str) -> Any:
@@ -21,14 +34,22 @@ def loads(raw: str) -> Any:
         raise json.JSONDecodeError("nested too deeply", raw, 0) from None
 
 
-def read_text(path: Path) -> str:
-    """The file as text, if it is a regular file within the size limit and valid UTF-8."""
+def check_file(path: Path) -> None:
+    """Raise InputError unless path is a regular file within the size limit."""
     try:
         if not path.is_file():
             raise InputError([Problem(path, None, None, "not a regular file")])
         size = path.stat().st_size
-        if size > MAX_TRANSCRIPT_FILE_BYTES:
-            raise InputError([Problem(path, None, None, f"file is {size:,} bytes; the limit is {MAX_TRANSCRIPT_FILE_BYTES:,}")])
+    except OSError as err:
+        raise InputError([Problem(path, None, None, f"cannot read: {err.strerror}")]) from None
+    if size > MAX_TRANSCRIPT_FILE_BYTES:
+        raise InputError([Problem(path, None, None, f"file is {size:,} bytes; the limit is {MAX_TRANSCRIPT_FILE_BYTES:,}")])
+
+
+def read_text(path: Path) -> str:
+    """The file as text, if it is a regular file within the size limit and valid UTF-8."""
+    check_file(path)
+    try:
         data = path.read_bytes()
     except OSError as err:
         raise InputError([Problem(path, None, None, f"cannot read: {err.strerror}")]) from None
@@ -60,3 +81,17 @@ def parse_lines(path: Path, text: str, parse: Callable[[Any, Path, int], tuple[T
         if item is not None:
             out.append(item)
     return out, problems
+
+
+def checked_items(path: Path, items: list[L], problems: list[Problem], noun: str) -> list[L]:
+    """The items of one file, unless it has a problem, repeats an id or has none: then every problem is raised."""
+    seen: dict[str, int] = {}
+    for item in items:
+        if item.id in seen:
+            problems.append(Problem(path, item.line, "id", f"duplicate id {item.id!r} (first on line {seen[item.id]})"))
+        seen.setdefault(item.id, item.line)
+    if not items and not problems:
+        problems.append(Problem(path, None, None, f"no {noun} in file"))
+    if problems:
+        raise InputError(problems)
+    return items

@@ -8,11 +8,12 @@ from __future__ import annotations
 MAX_TRANSCRIPT_FILE_BYTES = 64 * 2**20
 """One transcript file: 64 MiB, far above 655 five-round dialogues (about 3 MiB)."""
 
-MAX_LINE_BYTES = 256 * 2**10
-"""One dialogue (one JSON line): 256 KiB."""
+MAX_LINE_BYTES = 4 * 2**20
+"""One dialogue (one JSON line): 4 MiB, room for a session of MAX_MESSAGES messages of a few hundred words."""
 
-MAX_MESSAGES = 64
-"""Turns in one dialogue: ESC-Eval has 11, a long ESConv session about 30."""
+MAX_MESSAGES = 1000
+"""Messages in one dialogue: ESC-Eval has 11, ESConv sessions run past 64, counselling chat logs to several
+hundred. The judge reads a dialogue of any length whole: a segment per reply, in windows (judge.segments)."""
 
 MAX_MESSAGE_CHARS = 16_000
 """Characters in one turn."""

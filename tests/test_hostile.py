@@ -14,6 +14,7 @@ import yaml
 
 from conftest import ROOT, make_submission
 from judge.errors import InputError
+from judge.limits import MAX_LINE_BYTES
 from leaderboard.pipeline import BuildConfig, build
 from leaderboard.check_pr import changed_submissions
 
@@ -53,7 +54,7 @@ def oversized_file(folder: Path) -> None:
 
 
 def oversized_dialogue(folder: Path) -> None:
-    edit_first_dialogue(folder, lambda r: r["messages"][1].update(content="x" * 300_000))
+    edit_first_dialogue(folder, lambda r: r["messages"][1].update(content="x" * MAX_LINE_BYTES))
 
 
 def invalid_utf8(folder: Path) -> None:
