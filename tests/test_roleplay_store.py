@@ -13,7 +13,8 @@ from judge.errors import InputError
 from judge.transcript import read_transcripts
 from leaderboard.runner.backends import BackendError, Messages
 from leaderboard.esc.rolecards import RoleCard
-from leaderboard.esc.roleplay import GREETINGS, DialogueSetup, TranscriptFile, play, request_seed, run_dialogues
+from leaderboard.esc.roleplay import GREETINGS, DialogueSetup, play, run_dialogues
+from leaderboard.runner.records import TranscriptFile, request_seed
 
 
 def _record(did: str) -> dict[str, Any]:

@@ -18,11 +18,11 @@ from judge.console import err
 from judge.errors import InputError, Problem
 from leaderboard.runner.backends import BackendError, ChatBackend, Sampling, make_backend
 from leaderboard.esc.rolecards import LANGS, TOPICS, Lang, RoleCard, Topic, load_cards, select_cards
-from leaderboard.esc.roleplay import DEFAULT_SYSTEM_PROMPT, ROLE_PROMPTS, DialogueSetup, RunReport, last_settings, run_dialogues
+from leaderboard.esc.roleplay import DEFAULT_SYSTEM_PROMPT, ROLE_PROMPTS, RUNS_FILE, DialogueSetup, run_dialogues
+from leaderboard.runner.records import RunReport, refuse_mixing
 from leaderboard.submission import SUBMISSION_FILE, load_submission_yaml
 
 DEFAULT_ROLEPLAYER = "local:smollm2-135m"
-TRANSPORT_KEYS = {"base_urls", "timeout", "max_retries", "threads"}
 
 
 @dataclass
@@ -53,7 +53,7 @@ class RunOptions:
     role_prompts: dict[str, str] = field(default_factory=lambda: dict(ROLE_PROMPTS))
 
 
-def _versions() -> dict[str, str | None]:
+def versions() -> dict[str, str | None]:
     found: dict[str, str | None] = {"python": platform.python_version()}
     for dist in ("esc-guard-leaderboard", "openai", "transformers", "torch"):
         try:
@@ -61,13 +61,6 @@ def _versions() -> dict[str, str | None]:
         except metadata.PackageNotFoundError:
             found[dist] = None
     return found
-
-
-def _comparable(settings: dict[str, Any]) -> dict[str, Any]:
-    """The part of the settings that must match for dialogues of two runs to sit in one file."""
-    sides = {side: {k: v for k, v in settings.get(side, {}).items() if k not in TRANSPORT_KEYS}
-             for side in ("roleplayer", "model")}
-    return {**sides, "protocol": settings.get("protocol")}
 
 
 def model_under_test(folder: Path, opts: RunOptions) -> tuple[ChatBackend, list[Lang]]:
@@ -105,18 +98,9 @@ def run_submission(folder: Path, opts: RunOptions) -> RunReport:
         "roleplayer": roleplayer.describe(), "model": model.describe(), "protocol": asdict(protocol),
         "cards": {"files": [str(p) for p in opts.card_files] or "embedded", "langs": langs,
                   "topics": opts.topics or list(TOPICS), "sample": opts.sample, "seed": opts.seed, "count": len(cards)},
-        "concurrency": opts.concurrency, "versions": _versions(),
+        "concurrency": opts.concurrency, "versions": versions(),
     }
-    previous = last_settings(folder)
-    transcripts = [folder / "transcripts" / f"{lang}.jsonl" for lang in langs]
-    if opts.restart:
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        for path in transcripts:
-            if path.exists():
-                path.rename(path.with_name(f"{path.name}.{stamp}.bak"))
-    elif previous and _comparable(previous) != _comparable(settings) and any(p.exists() for p in transcripts):
-        raise InputError([Problem(folder, None, None, "the transcripts here come from a run with other models, prompts or "
-                                  "seed; pass --restart to set them aside and start over")])
+    refuse_mixing(folder, RUNS_FILE, settings, [folder / "transcripts" / f"{lang}.jsonl" for lang in langs], opts.restart)
     return asyncio.run(_run(cards, folder, roleplayer, model, protocol, opts.concurrency, settings))
 
 
