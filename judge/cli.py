@@ -1,114 +1,160 @@
-"""`judge`: score transcripts (or, with a safety judge, safety responses) with a judge bundle, and inspect bundles."""
+"""`judge`: score transcripts (or, with a safety judge, safety answers) with a judge bundle, summarise and compare
+scores, and inspect bundles."""
 from __future__ import annotations
 
 import csv
 import io
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TypeVar
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from judge.bundle import resolve_bundle
-from judge.console import err, progress, run_cli
+from judge.bundle import JudgeBundle, resolve_bundle
+from judge.console import as_text, progress, run_cli, say, show
 from judge.errors import InputError, Problem
-from judge.esc import DialogueScore, score_transcripts
+from judge.esc import score_transcripts
+from judge.limits import MAX_MESSAGES
 from judge.prompt_runtime import open_judge
 from judge.published.commands import export_published
 from judge.safety import RULE_DIMENSIONS
+from judge.safety_answers import read_answers
 from judge.safety_judge import ROUTES, SafetyScorer, with_routes
+from judge.scores import EscRow, SafetyRow, compare, comparison_table, read_scores, report_json, summarise, summary_table
 from judge.train import commands as train_commands  # click only: torch is imported inside the commands
-from judge.transcript import Transcript, read_transcripts
+from judge.transcript import TABLE_SUFFIXES, read_chat_logs
+from leaderboard.submission import SUBMISSION_FILE
+
+TRANSCRIPT_SUFFIXES = (".jsonl", ".json", *TABLE_SUFFIXES)
+ANSWER_SUFFIXES = (".jsonl",)
+Rows = list[EscRow | SafetyRow]
+T = TypeVar("T")
 
 
-def transcript_files(path: Path) -> list[Path]:
-    """A file, or every .jsonl/.json file below a folder, in a stable order."""
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.suffix in {".jsonl", ".json"} and p.is_file())
-        if not files:
-            raise InputError([Problem(path, None, None, "no .jsonl or .json transcript files in this folder")])
-        return files
+def input_files(path: Path, suffixes: tuple[str, ...], subfolder: str) -> list[Path]:
+    """A file, or every file with these suffixes below a folder, in a stable order. Of a submission folder
+    (one with submission.yaml) only its subfolder (transcripts/ or responses/) is read, never its run log."""
     if not path.exists():
         raise InputError([Problem(path, None, None, "no such file or folder")])
-    return [path]
+    if not path.is_dir():
+        return [path]
+    submissions = [s.parent for s in path.rglob(SUBMISSION_FILE)]
+    files = sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file()
+                   and all(not p.is_relative_to(s) or p.is_relative_to(s / subfolder) for s in submissions))
+    if not files:
+        raise InputError([Problem(path, None, None, f"no {', '.join(suffixes)} files in this folder"
+                                                    + (f" (a submission's are read from {subfolder}/)" if submissions else ""))])
+    return files
 
 
-def read_all(path: Path) -> list[Transcript]:
-    """Every dialogue below path; problems of all files are reported together."""
-    transcripts: list[Transcript] = []
+def _file_label(file: Path, root: Path) -> str:
+    """How an output row names its file: relative to the folder scored, or the file's own name."""
+    return file.relative_to(root).as_posix() if root.is_dir() else file.name
+
+
+def gather(files: Iterable[Path], read: Callable[[Path], list[T]]) -> list[T]:
+    """Every item of every file; the problems of all files are reported together."""
+    items: list[T] = []
     problems: list[Problem] = []
-    for file in transcript_files(path):
+    for file in files:
         try:
-            transcripts += read_transcripts(file)
+            items += read(file)
         except InputError as error:
             problems += error.problems
     if problems:
         raise InputError(problems)
-    return transcripts
+    return items
 
 
-def render(results: list[DialogueScore], fmt: str) -> str:
-    if fmt == "jsonl":
-        return "".join(json.dumps(r.to_json(), ensure_ascii=False) + "\n" for r in results)
-    dims = list(results[0].scores) if results else []
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["id", "track", "judge", *dims, *(f"{d}_expected" for d in dims)])
-        for r in results:
-            writer.writerow([r.id, r.track, r.judge, *r.scores.values(), *r.expected.values()])
-        return buffer.getvalue()
-    table = Table("id", *dims, title=results[0].judge if results else None)
-    for r in results:
-        table.add_row(r.id, *(f"{r.scores[d]} ({r.expected[d]:.2f})" for d in dims))
-    console = Console(file=io.StringIO(), width=160, force_terminal=False)
-    console.print(table)
-    return console.file.getvalue()
+def score_dialogues(path: Path, bundle: JudgeBundle, lang: str | None, providers: list[str] | None) -> Rows:
+    """Every dialogue below path scored, one row each, naming its file and language."""
+    transcripts = gather(input_files(path, TRANSCRIPT_SUFFIXES, "transcripts"), lambda f: read_chat_logs(f, lang))
+    judge = open_judge(bundle, providers=providers)
+    with progress(f"judging with {judge.bundle.id}", len(transcripts)) as advance:
+        results = score_transcripts(judge, transcripts, advance)
+    return [EscRow(id=r.id, file=_file_label(t.source, path), lang=t.lang, card_id=t.card_id, scores=r.scores,
+                   expected=r.expected, judge=r.judge) for t, r in zip(transcripts, results)]
 
 
-def score_responses(path: Path, scorer: SafetyScorer) -> list[dict]:
-    """Every safety response below path scored by the safety judge, as output records (paired dimensions are skipped:
-    their rules need the prompt set's answers, so `leaderboard build` scores them)."""
-    from leaderboard.submission import SafetyResponse, read_responses  # the submission format of responses/*.jsonl
-
-    responses: list[SafetyResponse] = []
-    problems: list[Problem] = []
-    for file in transcript_files(path):
-        try:
-            responses += read_responses(file)
-        except InputError as error:
-            problems += error.problems
-    judged = [r for r in responses if r.record.dimension not in RULE_DIMENSIONS]
+def score_answers(path: Path, scorer: SafetyScorer, lang: str | None) -> Rows:
+    """Every safety answer below path scored by the safety judge (the paired dimensions are skipped: their rules
+    need the prompt set's answers, so `leaderboard build` scores them)."""
+    answers = gather(input_files(path, ANSWER_SUFFIXES, "responses"), lambda f: read_answers(f, lang))
+    judged = [a for a in answers if a.dimension not in RULE_DIMENSIONS]
     judge = scorer.judge
-    problems += [Problem(r.source, r.line, "dimension", f"judge {judge.id} does not score {r.record.dimension!r}")
-                 for r in judged if r.record.dimension not in judge.dimensions]
+    problems = [Problem(a.source, a.line, "dimension", f"judge {judge.id} does not score {a.dimension!r} "
+                                                       f"(it scores {', '.join(judge.dimensions)})")
+                for a in judged if a.dimension not in judge.dimensions]
     if problems:
         raise InputError(problems)
-    if len(judged) < len(responses):
-        err.print(f"{len(responses) - len(judged)} {' and '.join(RULE_DIMENSIONS)} responses skipped: "
-                  "they are scored in pairs by rule (leaderboard build)", soft_wrap=True)
+    if len(judged) < len(answers):
+        say(f"{len(answers) - len(judged)} {' and '.join(RULE_DIMENSIONS)} answers skipped: "
+            "they are scored in pairs by rule (leaderboard build)")
     with progress(f"judging with {judge.id}", len(judged)) as advance:
-        scores = scorer.score([(r.record.dimension, r.record.prompt, r.record.response) for r in judged], advance)
-    return [{"id": r.record.id, "track": "safety", "lang": r.record.lang, "dimension": s.dimension, "score": s.score,
-             "expected": s.expected, "judge": judge.id} for r, s in zip(judged, scores)]
+        scores = scorer.score([(a.dimension, a.prompt, a.response) for a in judged], advance)
+    return [SafetyRow(id=a.id, file=_file_label(a.source, path), lang=a.lang, dimension=s.dimension, score=s.score,
+                      expected=s.expected, judge=judge.id) for a, s in zip(judged, scores)]
 
 
-def render_responses(records: list[dict], fmt: str) -> str:
+def scorer_for(judge_name: str | None, providers: tuple[str, ...]) -> Callable[[Path, str | None], Rows]:
+    """Score a path with the named judge: dialogues with an ESC judge, answers with a safety judge."""
+    bundle = resolve_bundle(judge_name, "esc")
+    if bundle.manifest.track == "safety":
+        scorer = SafetyScorer(with_routes(bundle), list(providers) or None)
+        return lambda path, lang: score_answers(path, scorer, lang)
+    return lambda path, lang: score_dialogues(path, bundle, lang, list(providers) or None)
+
+
+def render(rows: Rows, fmt: str) -> str:
+    """Score rows as JSON Lines, CSV (ESC: a column per dimension and its expected value) or a table."""
     if fmt == "jsonl":
-        return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        return "".join(r.model_dump_json() + "\n" for r in rows)
+    esc = [r for r in rows if isinstance(r, EscRow)]
+    dims = list(esc[0].scores) if esc else []
     if fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, ["id", "track", "lang", "dimension", "score", "expected", "judge"])
-        writer.writeheader()
-        writer.writerows(records)
+        if esc:
+            writer = csv.writer(buffer)
+            writer.writerow(["id", "file", "lang", "card_id", "track", "judge", *dims, *(f"{d}_expected" for d in dims)])
+            writer.writerows([r.id, r.file, r.lang, r.card_id, r.track, r.judge, *r.scores.values(), *r.expected.values()]
+                             for r in esc)
+        else:
+            writer = csv.DictWriter(buffer, list(SafetyRow.model_fields))
+            writer.writeheader()
+            writer.writerows(r.model_dump() for r in rows)
         return buffer.getvalue()
-    table = Table("id", "lang", "dimension", "score", title=records[0]["judge"] if records else None)
-    for r in records:
-        table.add_row(r["id"], r["lang"], r["dimension"], f"{r['score']} ({r['expected']:.2f})")
-    console = Console(file=io.StringIO(), width=160, force_terminal=False)
-    console.print(table)
-    return console.file.getvalue()
+    if esc:
+        table = Table("id", "file", "lang", *dims, title=rows[0].judge)
+        for r in esc:
+            table.add_row(r.id, r.file, r.lang, *(f"{r.scores[d]} ({r.expected[d]:.2f})" for d in dims))
+    else:
+        table = Table("id", "file", "lang", "dimension", "score", title=rows[0].judge if rows else None)
+        for r in rows:
+            table.add_row(r.id, r.file, r.lang, r.dimension, "" if r.score is None else f"{r.score} ({r.expected:.2f})")
+    return as_text(table)
+
+
+def write(text: str, target: Path | None) -> None:
+    """To stdout, or to a file replaced whole (a half-written file is never left under its name)."""
+    if target is None:
+        click.echo(text, nl=False)
+        return
+    tmp = target.with_name(target.name + ".part")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        tmp.replace(target)
+    except OSError as error:
+        raise InputError([Problem(target, None, None, f"cannot write: {error.strerror}")]) from None
+
+
+LANG = click.option("--lang", type=click.Choice(["en", "zh"]),
+                    help="The language of every dialogue (or answer), instead of its `lang` field or the detected one.")
+JUDGE = click.option("--judge", "judge_name", default=None, help="Shipped judge name or bundle folder [default: esc-lite].")
+PROVIDER = click.option("--provider", multiple=True,
+                        help="onnxruntime execution provider(s) [default: CUDA if available, else CPU].")
+AS_JSON = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -116,32 +162,77 @@ def cli() -> None:
     """Offline judges for the ESC-Eval and MLLMGuard tracks, run with onnxruntime."""
 
 
-@cli.command()
-@click.argument("path", type=click.Path(path_type=Path))
-@click.option("--judge", "judge_name", default=None, help="Shipped judge name or bundle folder [default: esc-lite].")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here instead of stdout.")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "table"]), default="jsonl", show_default=True)
-@click.option("--provider", multiple=True, help="onnxruntime execution provider(s) [default: CUDA if available, else CPU].")
-def score(path: Path, judge_name: str | None, out: Path | None, fmt: str, provider: tuple[str, ...]) -> None:
-    """Score every dialogue in PATH (a transcript file or folder; JSON Lines or ESC-Eval format).
+@cli.command(help=f"""Score every dialogue in PATH (a transcript file or folder), then print a summary on stderr.
 
-    With a safety judge (guard-lite, guardrank...), score every safety response in PATH instead
-    (responses/*.jsonl lines of a submission), each by the judge's bundle for its dimension."""
-    bundle = resolve_bundle(judge_name, "esc")
-    if bundle.manifest.track == "safety":
-        text = render_responses(score_responses(path, SafetyScorer(with_routes(bundle), provider or None)), fmt)
+\b
+Reads:
+- JSON Lines, one dialogue a line: the project's format, or chat logs with OpenAI-style `messages`
+  (system, developer and tool messages are not read by the judge; a speaker's consecutive messages
+  are joined; `id` defaults to the line number; `lang` is detected when absent: zh when over a tenth of
+  the seeker's characters are CJK ideographs, else en);
+- one dialogue as a JSON object, or ESC-Eval's JSON (id -> turns);
+- CSV or Parquet tables of (id, role, content) turns, one row a turn, optional lang and card_id.
+A dialogue may have up to {MAX_MESSAGES:,} messages; long ones are read whole, window by window.
+In a folder, every .jsonl/.json/.csv/.parquet file is read, and each row names its file; of a
+submission folder only transcripts/ (or responses/) is read.
+
+With a safety judge (guard-lite, guardrank...), score every safety answer in PATH instead (JSON Lines
+of id, dimension, prompt, response, optional lang; no image needed), each by the bundle of its dimension.
+The summary gives per dimension and language the mean on 0-100 with its 95% CI and n (`judge summary
+FILE --json` prints it as JSON).""")
+@click.argument("path", type=click.Path(path_type=Path))
+@JUDGE
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write the rows here instead of stdout.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv", "table"]), default="jsonl", show_default=True)
+@LANG
+@PROVIDER
+def score(path: Path, judge_name: str | None, out: Path | None, fmt: str, lang: str | None,
+          provider: tuple[str, ...]) -> None:
+    if out is not None and not out.parent.is_dir():  # found out before scoring, not after
+        raise InputError([Problem(out, None, None, f"cannot write: no folder {out.parent}")])
+    rows = scorer_for(judge_name, provider)(path, lang)
+    write(render(rows, fmt), out)
+    if rows:
+        show(summary_table(summarise(rows), title=f"summary ({rows[0].judge})"), stderr=True)
+
+
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@AS_JSON
+def summary(files: tuple[Path, ...], as_json: bool) -> None:
+    """Summarise score files written by `judge score` (JSON Lines): per track, language and dimension, the mean on
+    0-100 (ESC: score x 25, higher is better; safety: attack success degree, lower is safer), its 95% bootstrap CI
+    and n, computed as the leaderboard computes them."""
+    rows = gather(files, read_scores)
+    result = summarise(rows)
+    if as_json:
+        click.echo(report_json(result, judges=sorted({r.judge for r in rows}), files=[str(f) for f in files]), nl=False)
     else:
-        transcripts = read_all(path)
-        judge = open_judge(bundle, providers=provider or None)
-        with progress(f"judging with {judge.bundle.id}", len(transcripts)) as advance:
-            results = score_transcripts(judge, transcripts, advance)
-        text = render(results, fmt)
-    if out:
-        tmp = out.with_name(out.name + ".part")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(out)
+        show(summary_table(result))
+
+
+@cli.command(name="compare")
+@click.argument("a", type=click.Path(path_type=Path))
+@click.argument("b", type=click.Path(path_type=Path))
+@JUDGE
+@LANG
+@PROVIDER
+@AS_JSON
+def compare_command(a: Path, b: Path, judge_name: str | None, lang: str | None, provider: tuple[str, ...],
+                    as_json: bool) -> None:
+    """Compare two models with the site's paired test: A and B are score files written by `judge score`, or two
+    folders (submissions, or folders of transcripts or answers) scored here with --judge.
+
+    Per track, language and dimension, over the items both scored (the same role card, else dialogue id, for
+    ESC; the same prompt id for safety): mean A, mean B and A - B on 0-100 with the 95% bootstrap CI of the
+    difference (leaderboard.stats); a verdict is given only when the CI excludes 0."""
+    score_folder = scorer_for(judge_name, provider) if a.is_dir() or b.is_dir() else None
+    sides = [score_folder(p, lang) if p.is_dir() and score_folder else read_scores(p) for p in (a, b)]
+    result = compare(*sides, a, b)
+    if as_json:
+        click.echo(report_json(result, a=str(a), b=str(b), judge=sides[0][0].judge), nl=False)
     else:
-        click.echo(text, nl=False)
+        show(comparison_table(result, title=f"A: {a}   B: {b}   ({sides[0][0].judge}; A − B on 0–100)"))
 
 
 @cli.command()
@@ -172,7 +263,7 @@ def info(judge_name: str | None, as_json: bool) -> None:
         columns = [dict(_scalars(values)) for values in held_out.values()]
         for name in columns[0]:
             table.add_row(name, *(_fmt(c.get(name)) for c in columns))
-        Console().print(table)
+        show(table)
 
 
 def _scalars(metrics: dict, prefix: str = ""):

@@ -3,28 +3,48 @@
 JSON Lines is the project's format, one dialogue a line, from the point of view of the model under
 test (`assistant`) talking with a help-seeker (`user`). ESC-Eval publishes a JSON object instead,
 id -> list of turns prefixed `AI assistant：` or `ESC-Role：`; it is detected and read as well.
+
+Submissions are held to that format exactly (`read_transcripts`). `judge score` reads what users
+have as well (`read_chat_logs`): OpenAI-style chat logs, whose system, developer and tool messages are
+left out of what the judge reads, whose consecutive turns of one speaker are joined, and whose
+language is detected when they do not give it; one JSON object holding one dialogue; and CSV or
+Parquet tables of (id, role, content) turns, one row a turn, in order.
 """
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import duckdb
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from judge.errors import InputError, Problem
-from judge.jsonl import loads, parse_lines, read_text
+from judge.jsonl import check_file, checked_items, loads, parse_lines, read_text
 from judge.limits import MAX_MESSAGE_CHARS, MAX_MESSAGES
 
 Role = Literal["assistant", "user"]
+ChatRole = Literal["assistant", "user", "system", "developer", "tool", "function"]
+"""Roles of a chat log; all but assistant and user are instructions or tool traffic, never read by the judge."""
+Lang = Literal["en", "zh"]
 
 ESC_EVAL_PREFIXES: dict[str, Role] = {"AI assistant": "assistant", "ESC-Role": "user"}
 _PREFIX = re.compile(r"^\s*(AI assistant|ESC-Role)\s*[：:]\s?", re.S)
 _CJK = re.compile(r"[\u4e00-\u9fff]")
+CJK_SHARE_ZH = 0.1
+"""A text with more than this share of CJK ideographs is Chinese, else English: the judges know only these two."""
+TABLE_SUFFIXES = (".csv", ".parquet")
+TABLE_COLUMNS = ("id", "role", "content")
+"""A CSV or Parquet transcript file: one row a turn, in order; `lang` and `card_id` columns are optional."""
+NOT_A_TRANSCRIPT = ("not a transcript file: expected JSON Lines of dialogues (each with `messages`), one JSON dialogue, "
+                    "ESC-Eval's JSON, or a CSV/Parquet table of id, role, content turns")
 
 
 @dataclass(frozen=True)
@@ -65,6 +85,11 @@ class Transcript:
         return record
 
 
+def int_as_text(value: Any) -> Any:
+    """Ids and card ids written as numbers (ESC-Eval's, a CSV's) are read as the text they show."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 class _MessageRecord(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
     role: Role
@@ -76,15 +101,12 @@ class TranscriptRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    lang: Literal["en", "zh"]
+    lang: Lang
     card_id: str | None = None
     messages: list[_MessageRecord] = Field(min_length=2, max_length=MAX_MESSAGES)
     meta: dict[str, Any] | None = None
 
-    @field_validator("card_id", mode="before")
-    @classmethod
-    def _card_id_as_text(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    _card_id_as_text = field_validator("card_id", mode="before")(int_as_text)
 
     @field_validator("messages")
     @classmethod
@@ -97,6 +119,62 @@ class TranscriptRecord(BaseModel):
         return messages
 
 
+class _ChatMessage(BaseModel):
+    """One message of a chat log; its other fields (name, tool_calls, ...) are not the judge's business."""
+
+    model_config = ConfigDict(extra="ignore")
+    role: ChatRole
+    content: str = ""
+
+    @field_validator("content", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> str:
+        """Plain text, the text parts of a list of content parts, or nothing (an assistant's tool call)."""
+        if isinstance(value, list):
+            value = "\n".join(p["text"] for p in value if isinstance(p, dict) and isinstance(p.get("text"), str))
+        if value is not None and not isinstance(value, str):
+            raise ValueError("must be text, a list of content parts or null")
+        text = (value or "").strip()
+        if len(text) > MAX_MESSAGE_CHARS:
+            raise ValueError(f"{len(text):,} characters; the limit for one message is {MAX_MESSAGE_CHARS:,}")
+        return text
+
+
+class ChatLogRecord(BaseModel):
+    """A dialogue as chat logs have it: any roles, one speaker several times in a row, no id or lang needed."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    lang: Lang | None = None
+    card_id: str | None = None
+    messages: list[_ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
+    meta: dict[str, Any] | None = None
+
+    _as_text = field_validator("id", "card_id", mode="before")(int_as_text)
+
+    @field_validator("messages")
+    @classmethod
+    def _something_to_judge(cls, messages: list[_ChatMessage]) -> list[_ChatMessage]:
+        if not any(m.role == "assistant" and m.content for m in messages):
+            raise ValueError("no assistant message with text: nothing from the model under test to judge")
+        return messages
+
+    def turns(self) -> tuple[Message, ...]:
+        """The dialogue the judge reads: assistant and user text only, a speaker's consecutive messages joined."""
+        turns: list[Message] = []
+        for m in self.messages:
+            if m.role not in ("assistant", "user") or not m.content:
+                continue
+            if turns and turns[-1].role == m.role:
+                turns[-1] = Message(m.role, f"{turns[-1].content}\n{m.content}")
+            else:
+                turns.append(Message(m.role, m.content))
+        return tuple(turns)
+
+
+Parse = Callable[[Any, Path, int], tuple[Transcript | None, list[Problem]]]
+
+
 def _field(loc: tuple[Any, ...]) -> str:
     out = ""
     for part in loc:
@@ -104,21 +182,43 @@ def _field(loc: tuple[Any, ...]) -> str:
     return out or "(record)"
 
 
+def _problems(err: ValidationError, path: Path, line: int, message_lines: list[int] | None = None) -> list[Problem]:
+    """Every validation error at its line: in a table, a turn's error at the turn's own row."""
+    def line_of(loc: tuple[Any, ...]) -> int:
+        if message_lines and len(loc) > 1 and loc[0] == "messages" and isinstance(loc[1], int):
+            return message_lines[loc[1]]
+        return line
+    return [Problem(path, line_of(tuple(e["loc"])), _field(tuple(e["loc"])), e["msg"]) for e in err.errors()]
+
+
 def _from_record(data: Any, path: Path, line: int) -> tuple[Transcript | None, list[Problem]]:
     try:
         rec = TranscriptRecord.model_validate(data)
     except ValidationError as err:
-        return None, [Problem(path, line, _field(e["loc"]), e["msg"]) for e in err.errors()]
+        return None, _problems(err, path, line)
     messages = tuple(Message(m.role, m.content) for m in rec.messages)
     return Transcript(rec.id, rec.lang, rec.card_id, messages, path, line, rec.meta), []
 
 
-def _detect_lang(texts: list[str]) -> str:
-    joined = "".join(texts)
-    return "zh" if joined and len(_CJK.findall(joined)) / len(joined) > 0.1 else "en"
+def _from_chat_log(data: Any, path: Path, line: int, lang: str | None = None,
+                   message_lines: list[int] | None = None) -> tuple[Transcript | None, list[Problem]]:
+    """A chat log's dialogue; its id is its line when it has none, its language lang, else its own, else detected."""
+    try:
+        rec = ChatLogRecord.model_validate(data)
+    except ValidationError as err:
+        return None, _problems(err, path, line, message_lines)
+    turns = rec.turns()
+    seeker = [m.content for m in turns if m.role == "user"] or [m.content for m in turns]
+    detected = lang or rec.lang or language("\n".join(seeker))
+    return Transcript(rec.id or str(line), detected, rec.card_id, turns, path, line, rec.meta), []
 
 
-def _read_esc_eval(path: Path, text: str, obj: dict[str, Any]) -> tuple[list[Transcript], list[Problem]]:
+def language(text: str) -> Lang:
+    """zh or en, by the share of CJK ideographs (CJK_SHARE_ZH)."""
+    return "zh" if text and len(_CJK.findall(text)) / len(text) > CJK_SHARE_ZH else "en"
+
+
+def _read_esc_eval(path: Path, text: str, obj: dict[str, Any], parse: Parse) -> tuple[list[Transcript], list[Problem]]:
     lines = text.splitlines()
     line_of = {}
     for n, raw in enumerate(lines, start=1):
@@ -139,8 +239,8 @@ def _read_esc_eval(path: Path, text: str, obj: dict[str, Any]) -> tuple[list[Tra
                 problems.append(Problem(path, line, f"{key}[{i}]", "turn must start with 'AI assistant：' or 'ESC-Role：'"))
                 continue
             messages.append({"role": ESC_EVAL_PREFIXES[m.group(1)], "content": turn[m.end():].strip()})
-        lang = _detect_lang([m["content"] for m in messages if m["role"] == "user"])  # the seeker's language
-        transcript, errs = _from_record({"id": key, "lang": lang, "messages": messages}, path, line)
+        lang = language("\n".join(m["content"] for m in messages if m["role"] == "user"))  # the seeker's
+        transcript, errs = parse({"id": key, "lang": lang, "messages": messages}, path, line)
         problems += [Problem(path, e.line, f"{key}.{e.field}", e.message) for e in errs]
         if transcript:
             out.append(transcript)
@@ -148,28 +248,92 @@ def _read_esc_eval(path: Path, text: str, obj: dict[str, Any]) -> tuple[list[Tra
 
 
 def _is_esc_eval(obj: Any) -> bool:
-    return isinstance(obj, dict) and "messages" not in obj and all(isinstance(v, list) for v in obj.values())
+    return isinstance(obj, dict) and "messages" not in obj and bool(obj) and all(isinstance(v, list) for v in obj.values())
+
+
+def _json_or_none(text: str) -> Any:
+    try:
+        return loads(text)
+    except json.JSONDecodeError:
+        return None
 
 
 def read_transcripts(path: Path) -> list[Transcript]:
-    """Read every dialogue of a file, in either format, or raise InputError listing every problem."""
+    """Read every dialogue of a file in the project's format or ESC-Eval's, or raise InputError listing every problem."""
     path = Path(path)
     text = read_text(path)
-    try:
-        whole = loads(text)
-    except json.JSONDecodeError:
-        whole = None
+    whole = _json_or_none(text)
     if _is_esc_eval(whole):
-        transcripts, problems = _read_esc_eval(path, text, whole)
-    else:
-        transcripts, problems = parse_lines(path, text, _from_record)
-    seen: dict[str, int] = {}
-    for t in transcripts:
-        if t.id in seen:
-            problems.append(Problem(path, t.line, "id", f"duplicate id {t.id!r} (first on line {seen[t.id]})"))
-        seen.setdefault(t.id, t.line)
-    if not transcripts and not problems:
-        problems.append(Problem(path, None, None, "no dialogues in file"))
-    if problems:
-        raise InputError(problems)
-    return transcripts
+        return checked_items(path, *_read_esc_eval(path, text, whole, _from_record), "dialogues")
+    return checked_items(path, *parse_lines(path, text, _from_record), "dialogues")
+
+
+def _table_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    """The columns and the (line, row) pairs of a CSV file (a row's first line) or a Parquet file (its row number)."""
+    if path.suffix.lower() == ".parquet":
+        check_file(path)
+        try:
+            result = duckdb.connect().execute("SELECT * FROM read_parquet(?)", [str(path)])
+            columns = [d[0] for d in result.description]
+            return columns, [(n, dict(zip(columns, row))) for n, row in enumerate(result.fetchall(), start=1)]
+        except duckdb.Error as err:
+            raise InputError([Problem(path, None, None, f"{NOT_A_TRANSCRIPT} ({str(err).splitlines()[0]})")]) from None
+    reader = csv.DictReader(io.StringIO(read_text(path), newline=""))
+    rows: list[tuple[int, dict[str, Any]]] = []
+    try:
+        columns = list(reader.fieldnames or [])
+        start = reader.line_num + 1
+        for row in reader:
+            rows.append((start, row))
+            start = reader.line_num + 1
+    except csv.Error as err:
+        raise InputError([Problem(path, reader.line_num, None, f"bad CSV: {err}")]) from None
+    return columns, rows
+
+
+def _read_table(path: Path, lang: str | None) -> tuple[list[Transcript], list[Problem]]:
+    """A table of turns, one dialogue per id in order of first appearance, each turn in row order."""
+    columns, rows = _table_rows(path)
+    missing = [c for c in TABLE_COLUMNS if c not in columns]
+    if missing:
+        raise InputError([Problem(path, None, None, f"{NOT_A_TRANSCRIPT} (no {', '.join(missing)} column; "
+                                                    f"found {', '.join(map(str, columns)) or 'none'})")])
+    dialogues: dict[str, tuple[dict[str, Any], list[int]]] = {}
+    problems: list[Problem] = []
+    for line, row in rows:
+        if row["id"] in (None, ""):
+            problems.append(Problem(path, line, "id", "empty: every turn names its dialogue"))
+            continue
+        record, lines = dialogues.setdefault(str(row["id"]), ({"id": row["id"], "messages": []}, []))
+        for column in ("lang", "card_id"):
+            if row.get(column) not in (None, ""):
+                record.setdefault(column, row[column])
+        record["messages"].append({"role": row["role"], "content": row["content"]})
+        lines.append(line)
+    transcripts: list[Transcript] = []
+    for record, lines in dialogues.values():
+        transcript, errs = _from_chat_log(record, path, lines[0], lang, lines)
+        problems += errs
+        transcripts += [transcript] if transcript else []
+    return transcripts, problems
+
+
+def read_chat_logs(path: Path, lang: str | None = None) -> list[Transcript]:
+    """Read every dialogue of a file as users have them (see the module's docstring), or raise InputError listing
+    every problem; lang, when given, is every dialogue's language instead of its own or the detected one."""
+    path = Path(path)
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        return checked_items(path, *_read_table(path, lang), "dialogues")
+    parse = partial(_from_chat_log, lang=lang)
+    text = read_text(path)
+    whole = _json_or_none(text)
+    if _is_esc_eval(whole):
+        return checked_items(path, *_read_esc_eval(path, text, whole, parse), "dialogues")
+    if isinstance(whole, dict) and "messages" in whole:  # one dialogue, perhaps written over several lines
+        transcript, problems = parse(whole, path, 1)
+        return checked_items(path, [transcript] if transcript else [], problems, "dialogues")
+    first = next((raw for raw in text.split("\n") if raw.strip()), "")
+    head = _json_or_none(first)
+    if first and (not first.lstrip().startswith("{") or (isinstance(head, dict) and "messages" not in head)):
+        raise InputError([Problem(path, None, None, NOT_A_TRANSCRIPT)])
+    return checked_items(path, *parse_lines(path, text, parse), "dialogues")

@@ -15,8 +15,8 @@ from conftest import ROOT, make_submission, shared_or_skip
 from judge.dimensions import ESC_DIMENSIONS
 from leaderboard.submission import json_schema
 
-COMMANDS = [["judge"], ["judge", "score"], ["judge", "info"], ["leaderboard"], ["leaderboard", "validate"],
-            ["leaderboard", "build"], ["leaderboard", "schema"]]
+COMMANDS = [["judge"], ["judge", "score"], ["judge", "summary"], ["judge", "compare"], ["judge", "info"], ["leaderboard"],
+            ["leaderboard", "validate"], ["leaderboard", "build"], ["leaderboard", "schema"]]
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -36,7 +36,8 @@ def test_judge_score_jsonl_output(tmp_path: Path, tiny_bundle: Path) -> None:
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 6
     for r in records:
-        assert set(r) == {"id", "track", "scores", "expected", "judge"} and r["track"] == "esc"
+        assert set(r) == {"id", "file", "lang", "card_id", "track", "scores", "expected", "judge"} and r["track"] == "esc"
+        assert r["file"] == f"{r['lang']}.jsonl" and r["id"] == f"{r['lang']}-{r['card_id']}"
         assert list(r["scores"]) == list(ESC_DIMENSIONS) and all(s in range(5) for s in r["scores"].values())
         assert r["judge"].startswith("tiny-test@") and len(r["judge"].split("@")[1]) == 12
 
