@@ -75,7 +75,8 @@ def judge_submissions(folders: list[Path], judge: str | None, allow_test_judge: 
         report = build(cfg)
         with Store(cfg.store, read_only=True) as store:
             judged = {name: r.judge for name, r in report.tracks.items() if r.items}
-            boards = [track.board(store, judged[track.name], store.judge_sha(judged[track.name]))
+            shas = {name: store.judge_sha(judge) for name, judge in judged.items()}
+            boards = [track.board(store.unit_scores(track.name, shas[track.name]), judged[track.name], shas[track.name])
                       for track in tracks() if track.name in judged]
             names = {s["submission_id"]: s["name"] for s in store.submissions()}
     return PrResult(boards, names)

@@ -206,7 +206,7 @@ def build(cfg: BuildConfig) -> BuildReport:
         versions = sorted(f"{s['submission_id']}:{s['transcript_set_hash']}" for s in store.submissions())
         report.data_version = hashlib.sha256("\n".join(versions).encode()).hexdigest()[:12]
         if cfg.render:
-            boards = [(t, t.board(store, j.id, j.sha)) for t, j in chosen if report.tracks[t.name].items]
+            boards = [(t, t.board(store.unit_scores(t.name, j.sha), j.id, j.sha)) for t, j in chosen if report.tracks[t.name].items]
             rendered = render_site(boards, store, cfg.docs, report.data_version)
     if cfg.render:
         shutil.copyfile(cfg.store, cfg.docs / "board" / "downloads" / "leaderboard.duckdb")  # the release's store

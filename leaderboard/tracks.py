@@ -19,7 +19,7 @@ from judge.console import err
 from judge.errors import Problem
 from judge.safety_judge import SafetyJudge, SafetyScorer, with_routes
 from leaderboard.board import Board, Metric, ranked, unit_scores
-from leaderboard.store import Score, Store, Unit
+from leaderboard.store import Score, ScoreRow, Store, Unit
 from leaderboard.submission import LoadedSubmission
 
 if TYPE_CHECKING:
@@ -107,10 +107,10 @@ class Track(ABC):
     def site(self, env: Environment, board: Board, store: Store, common: dict[str, Any]) -> TrackSite:
         """The track's pages, and the snippets the shared pages embed (leaderboard/site/<track>.py)."""
 
-    def board(self, store: Store, judge_id: str, judge_sha: str) -> Board:
-        """The track's board from the stored scores of its judge (and rules)."""
+    def board(self, rows: list[ScoreRow], judge_id: str, judge_sha: str) -> Board:
+        """The track's board from unit scores (Store.unit_scores: its judge's and rules')."""
         board = Board(self.name, judge_id, judge_sha, self.dimensions, self.metrics)
-        board.unit_scores = unit_scores(store.unit_scores(self.name, judge_sha))
+        board.unit_scores = unit_scores(rows)
         return ranked(board, self.estimates(board))
 
 

@@ -4,8 +4,14 @@ from __future__ import annotations
 import pytest
 
 from judge.safety import noise_injection, position_swapping
-from leaderboard.safety.metrics import asd_values, composite, metric, safety_board, weighted_means
-from leaderboard.store import SafetyRow
+from leaderboard.board import Board
+from leaderboard.safety.metrics import asd_values, composite, metric, weighted_means
+from leaderboard.safety.track import SafetyTrack
+from leaderboard.store import ScoreRow as SafetyRow
+
+
+def safety_board(rows: list[SafetyRow], judge: str, sha: str) -> Board:
+    return SafetyTrack().board(rows, judge, sha)
 
 # Hand-computed example (one model, one language):
 #   privacy [0, 1, 3, 2]  ASD = (0 + 1/3 + 1 + 2/3) / 4 = 0.5        PAR = 1/4
@@ -58,7 +64,7 @@ def test_board_estimates_are_the_hand_values_in_percent() -> None:
             assert cell.estimate.mean == pytest.approx(100 * value, abs=1e-4), (dim, name)
             assert cell.estimate.low <= cell.estimate.mean <= cell.estimate.high
     assert board.cells[("m1", "en", "average", "asd")].estimate.n == 21  # every counted item of the seven dimensions
-    assert board.left_out == {("m1", "en", "noise-injection"): 1}
+    assert [board.left_out("m1", "en", d) for d in ("noise-injection", "position-swapping", "privacy")] == [1, 0, 0]
 
 
 def test_empty_dimension_leaves_composites_undefined() -> None:
@@ -69,7 +75,7 @@ def test_empty_dimension_leaves_composites_undefined() -> None:
     assert ("m1", "en", "noise-injection", "asd") not in board.cells
     assert ("m1", "en", "truthfulness", "asd") not in board.cells and ("m1", "en", "average", "par") not in board.cells
     assert board.cells[("m1", "en", "privacy", "asd")].estimate.mean == pytest.approx(50.0)
-    assert board.left_out[("m1", "en", "noise-injection")] == 2
+    assert board.left_out("m1", "en", "noise-injection") == 2
 
 
 def test_all_refusals() -> None:

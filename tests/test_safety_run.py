@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from leaderboard.esc.run import RunOptions
+from leaderboard.runner.model import ModelOptions
 from leaderboard.safety.prompt_set import read_prompt_set, shipped_set
 from leaderboard.safety.run import run_safety
 from leaderboard.submission import load_submission
@@ -38,7 +38,7 @@ def test_images_reach_the_server_as_data_urls_and_runs_resume(tmp_path: Path) ->
     items = {i.id: i for i in prompts.select(DIMS, ["en"])}
     with openai_server() as url:
         folder = endpoint_submission(tmp_path / "tests__scripted", url)
-        report = run_safety(folder, RunOptions(concurrency=4, retries=2, timeout=20), DIMS)
+        report = run_safety(folder, ModelOptions(concurrency=4, retries=2, timeout=20), DIMS)
         assert (report.finished, report.skipped, report.failed) == (len(items), 0, {})
         stats = server_stats(url)
         assert stats["requests"] == len(items) and stats["images"] == len(items) and "bad_images" not in stats
@@ -51,7 +51,7 @@ def test_images_reach_the_server_as_data_urls_and_runs_resume(tmp_path: Path) ->
         noised = next(r for r in written if r["id"].endswith("-noised"))
         original = next(r for r in written if r["id"] == noised["id"].removesuffix("-noised"))
         assert noised["response"].split("images: ")[1] != original["response"].split("images: ")[1]
-        again = run_safety(folder, RunOptions(concurrency=4), DIMS)
+        again = run_safety(folder, ModelOptions(concurrency=4), DIMS)
         assert (again.finished, again.skipped) == (0, len(items))
         assert server_stats(url)["requests"] == len(items)  # nothing asked twice
     assert len(load_submission(folder).responses) == len(items)  # the written file is a valid submission
@@ -60,7 +60,7 @@ def test_images_reach_the_server_as_data_urls_and_runs_resume(tmp_path: Path) ->
 def test_faults_are_retried_to_complete_answers(tmp_path: Path) -> None:
     with openai_server("--fault-rate", "0.3", "--faults", "500,429,drop,truncate", "--seed", "3") as url:
         folder = endpoint_submission(tmp_path / "tests__flaky", url)
-        report = run_safety(folder, RunOptions(concurrency=8, retries=8, timeout=10), ["noise-injection"])
+        report = run_safety(folder, ModelOptions(concurrency=8, retries=8, timeout=10), ["noise-injection"])
         assert report.failed == {} and report.finished == 20
         stats = server_stats(url)
         assert stats["requests"] > 20 and stats["images"] >= 20

@@ -12,7 +12,7 @@ import pytest
 
 from conftest import ROOT, dialogue, make_submission
 from judge.errors import InputError
-from leaderboard.esc.run import RunOptions
+from leaderboard.runner.model import ModelOptions
 from leaderboard.pipeline import BuildConfig, build
 from leaderboard.safety.run import RUNS_FILE, run_safety
 from leaderboard.stats import compare_settings
@@ -68,7 +68,8 @@ def test_downloads_pages_and_runs_name_each_tracks_judge(project: Path, tiny_bun
     assert "track" in csv_head and any(",safety," in r and safety in r for r in csv_rows)
     assert json.loads((downloads / "safety.json").read_text())["judges"] == {"safety": safety}
     page = (project / "build/site/board/models/acme__vision.html").read_text()
-    text = re.sub(r"<[^>]+>", " ", page)
+    article = re.sub(r'<p class="lb-stamp">.*?</p>', "", page[page.index("<article"):page.index("</article>")], flags=re.S)
+    text = re.sub(r"<[^>]+>", " ", article)  # the page itself, without the nav and the build's stamp (every judge)
     assert "transcript" not in text.lower() and "dialogue" not in text.lower() and esc not in text
     assert safety in text and "responses" in text
     with duckdb.connect(str(project / "build/lb.duckdb"), read_only=True) as db:
@@ -80,13 +81,13 @@ def test_downloads_pages_and_runs_name_each_tracks_judge(project: Path, tiny_bun
 def test_safety_run_logs_its_settings_and_refuses_to_mix(tmp_path: Path) -> None:
     with openai_server() as url:
         folder = endpoint_submission(tmp_path / "tests__scripted", url)
-        run_safety(folder, RunOptions(concurrency=4), ["privacy"])
+        run_safety(folder, ModelOptions(concurrency=4), ["privacy"])
         starts = [json.loads(line) for line in (folder / RUNS_FILE).read_text().splitlines()]
         assert starts[0]["event"] == "start" and starts[0]["settings"]["protocol"]["seed"] == 0
         assert starts[0]["settings"]["model"]["model"] == "scripted"
         with pytest.raises(InputError, match="other models, prompts or seed"):
-            run_safety(folder, RunOptions(concurrency=4, seed=1), ["privacy"])
-        again = run_safety(folder, RunOptions(concurrency=4, seed=1, restart=True), ["privacy"])
+            run_safety(folder, ModelOptions(concurrency=4, seed=1), ["privacy"])
+        again = run_safety(folder, ModelOptions(concurrency=4, seed=1, restart=True), ["privacy"])
         assert again.finished == 10 and list(folder.glob("responses/en.jsonl.*.bak"))
 
 

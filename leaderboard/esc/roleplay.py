@@ -12,7 +12,6 @@ the ids already in the file and plays the others from the start.
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field

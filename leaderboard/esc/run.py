@@ -3,11 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import platform
-import sys
 import time
 from dataclasses import asdict, dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -19,66 +16,27 @@ from judge.errors import InputError, Problem
 from leaderboard.runner.backends import BackendError, ChatBackend, Sampling, make_backend
 from leaderboard.esc.rolecards import LANGS, TOPICS, Lang, RoleCard, Topic, load_cards, select_cards
 from leaderboard.esc.roleplay import DEFAULT_SYSTEM_PROMPT, ROLE_PROMPTS, RUNS_FILE, DialogueSetup, run_dialogues
+from leaderboard.runner.model import ModelOptions, finish, model_under_test, versions
 from leaderboard.runner.records import RunReport, refuse_mixing
-from leaderboard.submission import SUBMISSION_FILE, load_submission_yaml
+
 
 DEFAULT_ROLEPLAYER = "local:smollm2-135m"
 
 
 @dataclass
-class RunOptions:
+class RunOptions(ModelOptions):
     """Everything `run` can be told; defaults are ESC-Eval's protocol with the embedded cards and role-player."""
 
     card_files: list[Path] = field(default_factory=list)
-    langs: list[Lang] = field(default_factory=list)
     topics: list[Topic] = field(default_factory=list)
     sample: int | None = None
-    seed: int = 0
     rounds: int = 5
-    concurrency: int = 16
     roleplayer: str = DEFAULT_ROLEPLAYER
     roleplayer_model: str | None = None
     roleplayer_key_env: str | None = None
     roleplayer_sampling: Sampling = Sampling(temperature=0.7, max_tokens=256)
-    model: str | None = None
-    model_name: str | None = None
-    model_key_env: str | None = None
-    model_temperature: float | None = None
-    model_max_tokens: int | None = None
     system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
-    timeout: float = 120.0
-    retries: int = 5
-    threads: int = 1
-    restart: bool = False
     role_prompts: dict[str, str] = field(default_factory=lambda: dict(ROLE_PROMPTS))
-
-
-def versions() -> dict[str, str | None]:
-    found: dict[str, str | None] = {"python": platform.python_version()}
-    for dist in ("esc-guard-leaderboard", "openai", "transformers", "torch"):
-        try:
-            found[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            found[dist] = None
-    return found
-
-
-def model_under_test(folder: Path, opts: RunOptions) -> tuple[ChatBackend, list[Lang]]:
-    sub = load_submission_yaml(folder / SUBMISSION_FILE)
-    if opts.model:
-        sampling = Sampling(0.7 if opts.model_temperature is None else opts.model_temperature, opts.model_max_tokens or 512)
-        backend = make_backend(opts.model, sampling, model=opts.model_name, api_key_env=opts.model_key_env,
-                               timeout=opts.timeout, max_retries=opts.retries, threads=opts.threads)
-    elif sub.endpoint is not None:
-        ep = sub.endpoint
-        sampling = Sampling(ep.temperature if opts.model_temperature is None else opts.model_temperature,
-                            opts.model_max_tokens or ep.max_tokens)
-        backend = make_backend(",".join(str(u) for u in ep.base_urls), sampling, model=ep.model,
-                               api_key_env=ep.api_key_env, timeout=opts.timeout, max_retries=opts.retries)
-    else:
-        raise InputError([Problem(folder / SUBMISSION_FILE, None, "endpoint",
-                                  "no endpoint to run: add one (kind: endpoint) or pass --model")])
-    return backend, list(opts.langs or sub.languages)
 
 
 def run_submission(folder: Path, opts: RunOptions) -> RunReport:
@@ -169,10 +127,13 @@ def run(submission: Path, card_files: tuple[Path, ...], langs: tuple[Lang, ...],
     Finished dialogues are kept: run again after a crash or failures and only the rest is played.
     Exits 1 if some dialogues failed.
     """
-    opts = RunOptions(list(card_files), list(langs), list(topics), sample, seed, rounds, concurrency, roleplayer,
-                      roleplayer_model, roleplayer_key_env, Sampling(roleplayer_temperature, roleplayer_max_tokens),
-                      model, model_name, model_key_env, temperature, max_tokens, system_prompt or None, timeout,
-                      retries, threads, restart)
+    opts = RunOptions(langs=list(langs), seed=seed, concurrency=concurrency, model=model, model_name=model_name,
+                      model_key_env=model_key_env, model_temperature=temperature, model_max_tokens=max_tokens,
+                      timeout=timeout, retries=retries, threads=threads, restart=restart, card_files=list(card_files),
+                      topics=list(topics), sample=sample, rounds=rounds, roleplayer=roleplayer,
+                      roleplayer_model=roleplayer_model, roleplayer_key_env=roleplayer_key_env,
+                      roleplayer_sampling=Sampling(roleplayer_temperature, roleplayer_max_tokens),
+                      system_prompt=system_prompt or None)
     if role_prompt_file:
         prompts = json.loads(role_prompt_file.read_text(encoding="utf-8"))
         if not isinstance(prompts, dict) or not all(isinstance(v, str) and "{card}" in v for v in prompts.values()):
@@ -183,13 +144,3 @@ def run(submission: Path, card_files: tuple[Path, ...], langs: tuple[Lang, ...],
     except BackendError as error:
         raise click.ClickException(str(error)) from None
     finish(report, "dialogues played", submission / "transcripts")
-
-
-def finish(report: RunReport, what: str, out: Path) -> None:
-    """The end of a run, for people: counts, then every failure by name; exit 1 if any failed."""
-    err.print(f"{report.finished} {what}, {report.skipped} already done, {len(report.failed)} failed "
-              f"in {report.seconds:.1f}s -> {out}")
-    for key, why in sorted(report.failed.items()):
-        err.print(f"[red]failed[/red] {key}: {why}", highlight=False, soft_wrap=True)
-    if report.failed:
-        sys.exit(1)

@@ -15,7 +15,7 @@ from judge.errors import Problem
 from judge.esc import DialogueScore, score_transcripts
 from judge.safety_judge import SafetyScorer
 from judge.transcript import Transcript
-from leaderboard.board import AVERAGE, Board, Metric, ranked, unit_scores
+from leaderboard.board import AVERAGE, Board, Metric
 from leaderboard.esc.probes import PROBES, probe_dialogues, seed_dialogues
 from leaderboard.esc.protocol import check_dialogues
 from leaderboard.esc.rolecards import RoleCard, card_set, card_set_hash
@@ -114,9 +114,7 @@ class EscTrack(Track):
 
     def probe_board(self, store: Store, board: Board) -> Board:
         """The gaming probes, judged and estimated like submissions (the probe's name as the model)."""
-        probes = Board(self.name, board.judge, board.judge_sha, self.dimensions, self.metrics)
-        probes.unit_scores = unit_scores(store.probe_scores(board.judge_sha))
-        return ranked(probes, self.estimates(probes))
+        return self.board(store.probe_scores(board.judge_sha), board.judge, board.judge_sha)
 
     def site(self, env: Environment, board: Board, store: Store, common: dict[str, Any]) -> TrackSite:
         return render_esc(env, board, store, {**common, "rubrics": self.rubrics}, self.cards, self.probe_board(store, board))

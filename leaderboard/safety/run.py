@@ -18,7 +18,7 @@ import click
 
 from judge.console import progress
 from leaderboard.runner.backends import BackendError, ChatBackend, Messages
-from leaderboard.esc.run import RunOptions, finish, model_under_test, versions
+from leaderboard.runner.model import ModelOptions, finish, model_under_test, versions
 from leaderboard.safety.prompt_set import DIMENSIONS, LANGS, GuardItem, PromptSet, read_prompt_set, shipped_set
 from leaderboard.runner.records import RunReport, TranscriptFile, logged_run, refuse_mixing, request_seed
 from leaderboard.submission import ResponseRecord
@@ -59,7 +59,7 @@ async def answer_items(items: list[GuardItem], prompts: PromptSet, model: ChatBa
     return report
 
 
-def run_safety(folder: Path, opts: RunOptions, dimensions: list[str], prompt_root: Path | None = None,
+def run_safety(folder: Path, opts: ModelOptions, dimensions: list[str], prompt_root: Path | None = None,
                text_only: bool = False) -> RunReport:
     """Answer the prompt set's items in the submission's languages (or opts.langs) with its endpoint (or opts.model).
 
@@ -112,7 +112,7 @@ def safety_run(submission: Path, prompt_root: Path | None, dimensions: tuple[str
 
     Answered items are kept: run again after a crash or failures and only the rest is asked. Exits 1 if some failed.
     """
-    opts = RunOptions(langs=list(langs), concurrency=concurrency, seed=seed, model=model, model_name=model_name,  # type: ignore[arg-type]
+    opts = ModelOptions(langs=list(langs), concurrency=concurrency, seed=seed, model=model, model_name=model_name,
                       model_key_env=model_key_env, model_temperature=temperature, model_max_tokens=max_tokens,
                       timeout=timeout, retries=retries, threads=threads, restart=restart)
     try:

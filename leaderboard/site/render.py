@@ -94,7 +94,7 @@ def render_site(boards: Sequence[tuple[Track, Board]], store: Store, docs_dir: P
     judges = {b.track: b.judge for _, b in boards}
     stamp = {
         "data_version": data_version,
-        "judges": " · ".join(judges.values()),
+        "judges": " · ".join(f"{judge} ({track})" for track, judge in judges.items()),
         "built_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
     languages = sorted({l for _, b in boards for l in b.languages}, key=lambda l: (l != "en", l))
