@@ -85,11 +85,17 @@ def judge_submissions(folders: list[Path], judge: str | None, allow_test_judge: 
 def markdown_summary(result: PrResult) -> str:
     """The tables a reviewer reads in the pull request's checks, one per track judged; untrusted names are escaped."""
     lines = ["## Submission check passed", ""]
+    spec = {t.name: t for t in tracks()}
     for board in result.boards:
-        dims, metrics = board.dimensions, board.metrics
+        dims, metrics, track = board.dimensions, board.metrics, spec[board.track]
         directions = ", ".join(f"{m.label} {m.arrow} {'higher' if m.higher_is_better else 'lower'} is better" for m in metrics)
+        by_top: dict[int, list[str]] = {}
+        for dim, top in track.scales.items():
+            by_top.setdefault(top, []).append(dim)
+        labels = "; ".join(f"0–{top}: {', '.join(names)}" for top, names in sorted(by_top.items(), reverse=True))
         lines += [f"### {board.track} track", "",
-                  f"Judge `{board.judge}`. Scores on 0–100 ({directions}), ± half the 95% CI.", ""]
+                  f"Judge `{board.judge}` labels each {track.unit} ({labels}). Scores on 0–100 ({directions}), "
+                  "± half the 95% CI.", ""]
         for model in sorted({m for (m, _) in board.unit_scores}):
             safe = html.escape(result.names.get(model, model)).replace("|", "&#124;")
             lines += [f"#### {safe} (`{model}`)", "", "| language | " + " | ".join(dims) + " | n |",

@@ -114,9 +114,9 @@ class Track(ABC):
         return ranked(board, self.estimates(board))
 
 
-def tracks(role_cards: Sequence[Path] = (), prompt_set: Path | None = None) -> list[Track]:
+def tracks(role_cards: Sequence[Path] = ()) -> list[Track]:
     """The registry: every track, with the protocol data its submissions are checked against."""
     from leaderboard.esc.track import EscTrack
     from leaderboard.safety.track import SafetyTrack
 
-    return [EscTrack(role_cards), SafetyTrack(prompt_set)]
+    return [EscTrack(role_cards), SafetyTrack()]

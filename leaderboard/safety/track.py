@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
@@ -19,8 +18,7 @@ from judge.console import progress
 from judge.errors import Problem
 from judge.safety import RULES_ID, noise_injection, position_swapping
 from judge.safety_judge import SafetyScorer
-from leaderboard.board import Board
-from leaderboard.board import AVERAGE
+from leaderboard.board import AVERAGE, Board
 from leaderboard.safety.metrics import MAX_SCORE, METRICS, SHOWN, TRUTHFULNESS, estimates
 from leaderboard.safety.prompt_set import PAIRED, GuardItem, PromptSet, read_prompt_set, shipped_set
 from leaderboard.safety.run import RUNS_FILE
@@ -92,15 +90,15 @@ def _units(sub: LoadedSubmission, prompts: PromptSet) -> tuple[list[PromptUnit],
         partner_id = f"{item.id}-{PAIRED[item.dimension]}" if item.dimension in PAIRED and item.pair is None else item.pair
         if partner_id is None:
             units.append(PromptUnit(item.id, item.dimension, item.lang, digest(item.dimension, item.prompt, rec.response),
-                              item, (r,)))
+                                    item, (r,)))
         elif partner_id not in by_id:
             problems.append(Problem(r.source, r.line, "id",
                                     f"{item.dimension} is scored on pairs: the response to {partner_id} is missing"))
         elif item.pair is None:
             partner = by_id[partner_id].record.response
             units.append(PromptUnit(item.id, item.dimension, item.lang,
-                              digest(item.dimension, item.prompt, item.answer, rec.response, partner),
-                              item, (r, by_id[partner_id])))
+                                    digest(item.dimension, item.prompt, item.answer, rec.response, partner),
+                                    item, (r, by_id[partner_id])))
     return units, problems
 
 
@@ -117,16 +115,15 @@ class SafetyTrack(Track):
     metrics = METRICS
     rubrics = RUBRICS
 
-    def __init__(self, prompt_root: Path | None = None):
-        self.prompt_root = prompt_root
+    def __init__(self) -> None:
         self._prompts: PromptSet | None = None
         self._units: dict[str, list[PromptUnit]] = {}
 
     @property
     def prompts(self) -> PromptSet:
-        """The prompt set responses are checked against (the shipped one by default), read when first needed."""
+        """The shipped prompt set responses are checked against, read when first needed."""
         if self._prompts is None:
-            self._prompts = read_prompt_set(self.prompt_root or shipped_set())
+            self._prompts = read_prompt_set(shipped_set())
         return self._prompts
 
     def items(self, sub: LoadedSubmission) -> list[SafetyResponse]:
