@@ -47,14 +47,15 @@ def check_file(path: Path) -> None:
 
 
 def read_text(path: Path) -> str:
-    """The file as text, if it is a regular file within the size limit and valid UTF-8."""
+    """The file as text, if it is a regular file within the size limit and valid UTF-8 (a leading byte-order mark,
+    as spreadsheet programs write, is dropped)."""
     check_file(path)
     try:
         data = path.read_bytes()
     except OSError as err:
         raise InputError([Problem(path, None, None, f"cannot read: {err.strerror}")]) from None
     try:
-        return data.decode("utf-8")
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = data[: err.start].count(b"\n") + 1
         raise InputError([Problem(path, line, None, f"not UTF-8 text ({err.reason} at byte {err.start})")]) from None

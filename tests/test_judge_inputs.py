@@ -102,10 +102,11 @@ def test_folder_of_esc_eval_files_names_the_file_of_every_row(tmp_path: Path, ti
 
 
 def test_csv_and_parquet_turns_score_as_the_same_dialogues(tmp_path: Path, tiny_bundle: Path) -> None:
-    """One row a turn, in order, content with line breaks; the line of a bad row is its own."""
+    """One row a turn, in order, content with line breaks, as a spreadsheet saves it (with a byte-order mark);
+    the line of a bad row is its own."""
     turns = [("d1", m["role"], m["content"]) for m in plain(SEEKER_EN)] + [("d2", "system", "be kind\nalways")] + [
         ("d2", m["role"], m["content"]) for m in plain(SEEKER_ZH)]
-    with (tmp_path / "turns.csv").open("w", newline="", encoding="utf-8") as fh:
+    with (tmp_path / "turns.csv").open("w", newline="", encoding="utf-8-sig") as fh:
         csv.writer(fh).writerows([("id", "role", "content"), *turns])
     duckdb.sql(f"COPY (SELECT * FROM read_csv('{tmp_path / 'turns.csv'}')) TO '{tmp_path / 'turns.parquet'}' (FORMAT parquet)")
     reference = score(write_jsonl(tmp_path / "plain.jsonl", [{"id": "d1", "lang": "en", "messages": plain(SEEKER_EN)},
