@@ -89,13 +89,15 @@ def submission_set_hash(sub: LoadedSubmission, every: list[Track]) -> str:
 
 
 def judges(every: list[Track], subs: list[LoadedSubmission], cfg: BuildConfig) -> list[tuple[Track, Judge | None]]:
-    """Every track with its judge (None: its default judge is not installed, the track is skipped); the judges
-    are checked against what the submissions need before anything is written."""
+    """Every track with its judge: None when no submission brings it anything, or when its default judge is not
+    installed (the track is skipped). The judges are checked against what the submissions need before anything
+    is written."""
     chosen, problems = [], []
     for track in every:
-        judge = track.judge(cfg.judge_for(track.name), cfg.allow_test_judge)
+        takers = [s for s in subs if track.takes(s)]
+        judge = track.judge(cfg.judge_for(track.name), cfg.allow_test_judge) if takers else None
         if judge is not None:
-            problems += track.judge_problems(judge, [s for s in subs if track.takes(s)])
+            problems += track.judge_problems(judge, takers)
         chosen.append((track, judge))
     if problems:
         raise InputError(problems)
@@ -191,10 +193,13 @@ def build(cfg: BuildConfig) -> BuildReport:
         play_endpoints(cfg.submissions, cfg.run_options)
     every = tracks(cfg.role_cards)
     subs = load_all(cfg.submissions, every)
-    chosen = [(t, j) for t, j in judges(every, subs, cfg) if j is not None]
+    found = judges(every, subs, cfg)
+    chosen = [(t, j) for t, j in found if j is not None]
     report = BuildReport(tracks={t.name: TrackReport(judge=j.id) for t, j in chosen})
     run_id = uuid.uuid4().hex
     with Store(cfg.store) as store:
+        for track in (t for t, _ in found if not any(t.takes(s) for s in subs)):
+            store.drop_track_except(track.name, [])  # nobody brings it anything any more
         store.start_run(run_id, code_version(), {t.name: j.sha for t, j in chosen},
                         {t.name: t.protocol_hash() for t, _ in chosen})
         for track, judge in chosen:

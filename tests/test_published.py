@@ -434,7 +434,7 @@ def test_leaderboard_build_with_guardrank_caches_under_one_id_of_both_models(gua
     assert set(scores) == set(example_items())
     for item, expected in scores.items():
         assert expected == pytest.approx(guardrank["reference"][item][1], abs=1e-4)
-    assert build_leaderboard(cfg).safety_scored == 0  # all cached
+    assert build_leaderboard(cfg).tracks["safety"].scored == 0  # all cached
     for part in ("guardrank", build.HALLUCINATION_BUNDLE):  # changing either model rescores every judged item
         manifest = json.loads((bundles / part / "manifest.json").read_text())
         write_manifest(bundles / part, {k: v for k, v in manifest.items() if k not in ("format", "files")} | {"version": "2"})

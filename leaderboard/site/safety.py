@@ -1,5 +1,5 @@
 """The safety track's pages: an overview, one page per language x dimension, each model's responses,
-plus the snippets the ESC pages embed (overview tables, model profile). Pages are returned as text by
+plus the snippets the shared pages embed (overview tables, the model page's section). Pages are returned as text by
 path; `render.render_site` writes them with the rest, so they share its staging and atomic swap.
 
 ASD is an attack's success: lower is safer (↓), and its tables are ranked ascending. PAR is the share
