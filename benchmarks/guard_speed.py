@@ -30,7 +30,7 @@ def main() -> None:
     from judge.train import data as D
     from judge.train.recipe import safety_segments
 
-    held = [it for it in D.load_safety() if it.valid][::5][: args.items]
+    held = [it for it in D.load_safety() if it.split == "dev"][::5][: args.items]
     result: dict = {"machine": machine(), "threads": args.threads, "responses": len(held), "bundles": {}}
     for folder in [args.bundle, *args.compare]:
         bundle = JudgeBundle.load(folder)

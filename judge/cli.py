@@ -168,8 +168,8 @@ def cli() -> None:
 Reads:
 - JSON Lines, one dialogue a line: the project's format, or chat logs with OpenAI-style `messages`
   (system, developer and tool messages are not read by the judge; a speaker's consecutive messages
-  are joined; `id` defaults to the line number; `lang` is detected when absent: zh when over a tenth of
-  the seeker's characters are CJK ideographs, else en);
+  are joined; `id` defaults to the line number; `lang` is detected when absent: zh when a fifth or more
+  of the seeker's letters are CJK characters, else en);
 - one dialogue as a JSON object, or ESC-Eval's JSON (id -> turns);
 - CSV or Parquet tables of (id, role, content) turns, one row a turn, optional lang and card_id.
 A dialogue may have up to {MAX_MESSAGES:,} messages; long ones are read whole, window by window.

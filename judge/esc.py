@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from judge import measures
 from judge.dimensions import canonical
 from judge.runtime import OnnxJudge, label_scores
-from judge.segments import round_segments
+from judge.segments import reply_rounds, round_segments
 from judge.transcript import Transcript
 
 
@@ -35,9 +35,9 @@ def score_transcripts(
         raise ValueError(f"judge {manifest.name} is for the {manifest.track} track, not for ESC dialogues")
     logits = judge.predict([round_segments(t, manifest.input) for t in transcripts], on_batch)
     scores, expected = label_scores(logits, [d.labels for d in manifest.dimensions])
-    scores, expected = measures.apply(  # countable rubrics (AI disclosures, suggestions) blended in, per the manifest
+    scores, expected = measures.apply(  # countable rubrics (judge.measures) blended in, per the manifest
         judge.bundle.dimensions, (manifest.model_extra or {}).get("measures", {}),
-        [[m.content for m in t.messages if m.role == "assistant"] for t in transcripts], scores, expected,
+        [reply_rounds(t) for t in transcripts], scores, expected,
     )
     names = [canonical(n) for n in judge.bundle.dimensions]  # ESC-RANK code names read as the paper's
     return [

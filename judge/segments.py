@@ -11,17 +11,21 @@ from judge.sanitize import strip_label_imitations
 from judge.transcript import Transcript
 
 
-def round_segments(transcript: Transcript, spec: InputSpec) -> list[str]:
-    """One segment per assistant turn: the seeker's turn just before it and the reply itself."""
-    segments = []
+def reply_rounds(transcript: Transcript) -> list[tuple[str, str]]:
+    """(seeker's turn just before it, reply) per assistant turn; "" when no seeker turn precedes it."""
+    rounds = []
     for i, message in enumerate(transcript.messages):
         if message.role != "assistant":
             continue
         before = transcript.messages[i - 1] if i > 0 else None
-        user = before.content if before is not None and before.role == "user" else ""
-        segments.append(spec.template.format(user=strip_label_imitations(user),
-                                             assistant=strip_label_imitations(message.content)))
-    return segments
+        rounds.append((before.content if before is not None and before.role == "user" else "", message.content))
+    return rounds
+
+
+def round_segments(transcript: Transcript, spec: InputSpec) -> list[str]:
+    """One segment per assistant turn: the seeker's turn just before it and the reply itself."""
+    return [spec.template.format(user=strip_label_imitations(u), assistant=strip_label_imitations(a))
+            for u, a in reply_rounds(transcript)]
 
 
 def response_segments(dimension: str, prompt: str, response: str, spec: InputSpec) -> list[str]:

@@ -28,18 +28,15 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from judge.errors import InputError, Problem
 from judge.jsonl import check_file, checked_items, loads, parse_lines, read_text
+from judge.language import Lang, language
 from judge.limits import MAX_MESSAGE_CHARS, MAX_MESSAGES
 
 Role = Literal["assistant", "user"]
 ChatRole = Literal["assistant", "user", "system", "developer", "tool", "function"]
 """Roles of a chat log; all but assistant and user are instructions or tool traffic, never read by the judge."""
-Lang = Literal["en", "zh"]
 
 ESC_EVAL_PREFIXES: dict[str, Role] = {"AI assistant": "assistant", "ESC-Role": "user"}
 _PREFIX = re.compile(r"^\s*(AI assistant|ESC-Role)\s*[：:]\s?", re.S)
-_CJK = re.compile(r"[\u4e00-\u9fff]")
-CJK_SHARE_ZH = 0.1
-"""A text with more than this share of CJK ideographs is Chinese, else English: the judges know only these two."""
 TABLE_SUFFIXES = (".csv", ".parquet")
 TABLE_COLUMNS = ("id", "role", "content")
 """A CSV or Parquet transcript file: one row a turn, in order; `lang` and `card_id` columns are optional."""
@@ -211,11 +208,6 @@ def _from_chat_log(data: Any, path: Path, line: int, lang: str | None = None,
     seeker = [m.content for m in turns if m.role == "user"] or [m.content for m in turns]
     detected = lang or rec.lang or language("\n".join(seeker))
     return Transcript(rec.id or str(line), detected, rec.card_id, turns, path, line, rec.meta), []
-
-
-def language(text: str) -> Lang:
-    """zh or en, by the share of CJK ideographs (CJK_SHARE_ZH)."""
-    return "zh" if text and len(_CJK.findall(text)) / len(text) > CJK_SHARE_ZH else "en"
 
 
 def _read_esc_eval(path: Path, text: str, obj: dict[str, Any], parse: Parse) -> tuple[list[Transcript], list[Problem]]:

@@ -1,4 +1,4 @@
-"""The ONNX judge matches its torch source, batches without changing results, and never cuts text."""
+"""The ONNX judge matches its torch source and never cuts text (batching: tests/test_batch_independence.py)."""
 from __future__ import annotations
 
 import json
@@ -45,15 +45,6 @@ def test_onnx_matches_torch_item_by_item(torch_and_onnx) -> None:
             feats = torch.cat([encoder(torch.tensor([w]), torch.ones((1, len(w)), dtype=torch.long)) for w in judge.windows(segments)])
             expected = heads(feats.unsqueeze(0), torch.ones((1, len(feats)))).numpy()[0]
         np.testing.assert_allclose(got[i], expected, atol=1e-4)
-
-
-def test_batching_does_not_change_results(torch_and_onnx) -> None:
-    *_, bundle = torch_and_onnx
-    items = [["short"], ["a much longer segment " * 3, "and another"], ["x"] * 5]
-    # one thread each: multi-threaded float reductions vary from run to run on a loaded machine (1.9e-5 seen)
-    together = OnnxJudge(bundle, threads=1).predict(items)
-    one_by_one = np.concatenate([OnnxJudge(bundle, max_batch_tokens=1, threads=1).predict([it]) for it in items])
-    np.testing.assert_allclose(together, one_by_one, atol=1e-5)
 
 
 def test_long_segments_overflow_into_windows(torch_and_onnx) -> None:

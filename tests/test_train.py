@@ -121,14 +121,14 @@ def test_tuning_loss_reads_only_the_outputs_an_example_has() -> None:
     target = torch.tensor([[1.0, 1.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.5, 1.0, 0.5, 0.0]])
     mask = torch.tensor([[1.0, 1.0, 0.0, 0.0, 0.0, 0.0], [0.0, 0.0, 1.0, 1.0, 1.0, 1.0]])
     out = torch.zeros((2, 6))
-    base = loss_fn(out, target, mask)
+    base = loss_fn(out, target, mask, [1])
     expected = (4 * 0.25 + np.log(2) + 4 * (0.0 + 0.25 + 0.0 + 0.25)) / 6  # sigmoid(0) = 0.5; BCE at logit 0 is log 2
     assert np.isclose(base.item(), expected)
     out[0, 2:] = 5.0  # outputs the first example has no label for
     out[1, :2] = -5.0
-    assert torch.equal(loss_fn(out, target, mask), base)
+    assert torch.equal(loss_fn(out, target, mask, [1]), base)
     out[1, 3] = 5.0  # a mechanism output moving toward its label lowers the loss
-    assert loss_fn(out, target, mask) < base
+    assert loss_fn(out, target, mask, [1]) < base
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="../shared (training data) is absent")

@@ -18,8 +18,9 @@ from judge.train.finetune import TuneConfig, tuned_encoder
 from judge.export import FILES, export_bundle, export_window_encoder
 from judge.train.features import encode_items
 from judge.train.features import windows as feature_windows
-from judge.train.recipe import (GRADED_DIMS, RECIPES, Recipe, esc_segments, esc_targets, fit_heads, harm_boundary_shift, llm_groups, pool_groups,
-                                safety_segments, safety_targets, save_heads, train_safety_items)
+from judge.train.recipe import (DEGRADED_PER_KIND, GRADED_DIMS, RECIPES, Recipe, degraded_sessions, esc_segments, esc_targets, fit_heads,
+                                harm_boundary_shift, llm_groups, pool_groups, safety_segments, safety_targets, save_heads,
+                                train_safety_items)
 from judge.train.vocab import kept_ids, prune_embeddings, prune_tokenizer, shared_texts, wordfreq_texts
 from judge.train.fit import pool_items
 
@@ -100,10 +101,15 @@ def train(recipe: Recipe, out: Path, cache: Path, seed: int, threads: int, smoke
         llm = [[recipe.template.format(user=i.prompt, assistant=i.response)] for i in safety_train]
         fs, os_ = cached_features("safety-train", recipe, encoder, llm, cache, threads, log)
         groups = llm_groups(safety_train, 5, seed)
-        x = np.concatenate([pool_items(fe, oe, len(esconv)), pool_items(fp, op, len(epitome)), pool_groups(fs, os_, groups)])
-        keys = [i.key for i in esconv] + [i.key for i in epitome] + [f"llm/{g[0]}" for g in groups]
-        train_rows = np.array([not i.valid for i in esconv] + [not i.valid for i in epitome] + [True] * len(groups))
-        targets = esc_targets(esconv, epitome, len(groups))
+        degraded = degraded_sessions(esconv, 4 if smoke else DEGRADED_PER_KIND, seed)
+        fd, od = cached_features("degraded", recipe, encoder, [[recipe.template.format(user=u, assistant=a) for u, a in r]
+                                                               for _, _, r in degraded], cache, threads, log)
+        x = np.concatenate([pool_items(fe, oe, len(esconv)), pool_items(fp, op, len(epitome)), pool_groups(fs, os_, groups),
+                            pool_items(fd, od, len(degraded))])
+        keys = ([i.key for i in esconv] + [i.key for i in epitome] + [f"llm/{g[0]}" for g in groups]
+                + [key for key, _, _ in degraded])  # a degraded copy sits on its session's side of the inner split
+        train_rows = np.array([i.split == "train" for i in esconv + epitome] + [True] * (len(groups) + len(degraded)))
+        targets = esc_targets(esconv, epitome, len(groups), [kind for _, kind, _ in degraded])
     else:
         zh = limit(D.load_written_zh(D.ZH_TRAIN, "zh-train"), n)
         fs, os_ = cached_features("safety-train", recipe, encoder, [safety_segments(i, recipe.template) for i in safety_train], cache, threads, log)
@@ -128,7 +134,7 @@ def calibration_windows(tok_json: str, recipe: Recipe, seed: int, n: int) -> lis
     """First windows of n training-side ESConv segments and n training-side safety pairs (GPTFuzz capped as the
     recipe's heads see it), drawn with the seed."""
     rng = np.random.default_rng(seed)
-    esc = [s for it in D.load_esconv(seed=seed) if not it.valid for s in esc_segments(it, RECIPES["esc"].template)]
+    esc = [s for it in D.load_esconv(seed=seed) if it.split == "train" for s in esc_segments(it, RECIPES["esc"].template)]
     safety = [s for it in train_safety_items(D.load_safety(seed=seed), recipe.gptfuzz_per_prompt)
               for s in safety_segments(it, RECIPES["safety"].template)]
     texts = [pool[i] for pool in (esc, safety) for i in rng.choice(len(pool), min(n, len(pool)), replace=False)]

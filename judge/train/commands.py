@@ -97,27 +97,31 @@ def _finite(value):
 @click.command("eval")
 @click.argument("bundles", nargs=-1, type=click.Path(file_okay=False, path_type=Path))
 @click.option("--seed", default=0, show_default=True)
+@click.option("--split", type=click.Choice(["dev", "test"]), default="dev", show_default=True,
+              help="dev: where recipe choices are made; test: the final split no choice looks at, read once for the cards.")
 @click.option("--limit", type=int, default=None, help="Held-out items per set (smoke runs).")
 @click.option("--reference", type=click.Path(file_okay=False, path_type=Path), default=BUILD,
               help="Folder holding NAME-fp32 reference bundles to compare against.")
 @click.option("--write", is_flag=True, help="Store int8 and fp32 metrics in each bundle's manifest (an fp32 block "
               "measured before with the same seed stays when there is no reference now).")
-def evaluate(bundles: tuple[Path, ...], seed: int, limit: int | None, reference: Path, write: bool) -> None:
-    """Held-out agreement (by dialogue/prompt) of int8 bundles and their fp32 references."""
+def evaluate(bundles: tuple[Path, ...], seed: int, split: str, limit: int | None, reference: Path, write: bool) -> None:
+    """Held-out agreement (by dialogue/prompt) of int8 bundles and their fp32 references; for ESC judges also the
+    discrimination suite (real against degraded dialogues)."""
     from judge.train.evaluate import evaluate as run
 
     for folder in bundles or (BUNDLES / "esc-lite", BUNDLES / "guard-lite"):
         bundle = JudgeBundle.load(folder)
-        result = {"int8": _finite(run(folder, seed, limit))}
+        result = {"int8": _finite(run(folder, split, seed, limit))}
         ref = reference / f"{bundle.manifest.name}-fp32"
         if ref.is_dir():
-            result["fp32"] = _finite(run(ref, seed, limit))
+            result["fp32"] = _finite(run(ref, split, seed, limit))
         click.echo(json.dumps({bundle.manifest.name: result}, indent=1, ensure_ascii=False))
         if write:
             fields = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
             fields.pop("files", None)
             metrics = fields.get("metrics", {})
+            key = "held_out" if split == "test" else "dev"  # `judge info` and the cards show the test split
             if metrics.get("seed") == seed:  # a block not measured now (no fp32 reference at hand) stays as measured before
-                result = {**metrics.get("held_out", {}), **result}
-            fields["metrics"] = {**metrics, "held_out": result, "seed": seed}
+                result = {**metrics.get(key, {}), **result}
+            fields["metrics"] = {**metrics, key: result, "seed": seed}
             write_manifest(folder, fields)

@@ -2,7 +2,13 @@
 
 Every example is an item: a list of (user, assistant) rounds (ESC) or one (prompt, response)
 pair (safety), with its labels. The split is a seeded hash of the dialogue or prompt key, so all
-rows about one dialogue or prompt land on the same side.
+rows about one dialogue or prompt land on the same side. There are three sides:
+
+- "dev": the 20% every earlier recipe was measured on. Choices (recipe, alpha, checkpoint) look here;
+  numbers from it are optimistic by now.
+- "test": a further 20%, drawn by a second hash from the rest. No choice looks at it: `judge eval
+  --split test` reads it once for the judge cards.
+- "train": the other 60%.
 """
 from __future__ import annotations
 
@@ -11,11 +17,14 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
 ZH_TRAIN = Path(__file__).with_name("zh_safety_train.jsonl")
 ZH_EVAL = Path(__file__).with_name("zh_safety_eval.jsonl")
 VALID_FRACTION = 0.2
+TEST_FRACTION = 0.25  # of what is not dev: 20% of all keys
+Split = Literal["train", "dev", "test"]
 
 SUGGESTION_STRATEGIES = {"Providing Suggestions", "Information", "Direct Guidance"}
 MECHANISMS = ("emotional-reactions", "interpretations", "explorations")  # EPITOME's three, each rated 0-2
@@ -27,6 +36,14 @@ def is_valid(key: str, seed: int) -> bool:
     return int.from_bytes(h[:8], "big") / 2**64 < VALID_FRACTION
 
 
+def split_of(key: str, seed: int) -> Split:
+    """Which side a dialogue/prompt key is on (see the module docstring)."""
+    if is_valid(key, seed):
+        return "dev"
+    h = hashlib.sha256(f"final-test:{seed}:{key}".encode()).digest()
+    return "test" if int.from_bytes(h[:8], "big") / 2**64 < TEST_FRACTION else "train"
+
+
 @dataclass
 class EscItem:
     """A dialogue (or one EPITOME post/response pair) and whatever human labels it has."""
@@ -35,7 +52,7 @@ class EscItem:
     source: str
     rounds: list[tuple[str, str]]
     labels: dict[str, float] = field(default_factory=dict)
-    valid: bool = False
+    split: Split = "train"
 
 
 @dataclass
@@ -47,7 +64,7 @@ class SafetyItem:
     harm: int  # 0-3, see label_harm
     harmful: int  # 0/1 human label
     risk_area: str = ""
-    valid: bool = False
+    split: Split = "train"
 
 
 def _rounds(turns: list[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -90,7 +107,7 @@ def load_esconv(root: Path = SHARED, seed: int = 0) -> list[EscItem]:
         key = f"failed/{n}"
         items.append(EscItem(key, "failed", _rounds(turns), _esconv_labels(d["survey_score"]["seeker"], strategies, True)))
     for it in items:
-        it.valid = is_valid(it.key, seed)
+        it.split = split_of(it.key, seed)
     return items
 
 
@@ -107,7 +124,7 @@ def load_epitome(root: Path = SHARED, seed: int = 0) -> list[EscItem]:
     items = [it for it in merged.values() if len(it.labels) == 3]
     for it in items:
         it.labels["level_sum"] = sum(it.labels.values())
-        it.valid = is_valid(it.key, seed)
+        it.split = split_of(it.key, seed)
     return items
 
 
@@ -156,7 +173,7 @@ def load_safety(root: Path = SHARED, seed: int = 0) -> list[SafetyItem]:
             harm = label_harm(harmful, True, False)
             items.append(SafetyItem(f"gptfuzz/{row['question']}", "gptfuzz", questions.get(row["question"], ""), row["Response"], harm, harmful))
     for it in items:
-        it.valid = is_valid(it.key, seed)
+        it.split = split_of(it.key, seed)
     return items
 
 

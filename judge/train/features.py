@@ -22,7 +22,7 @@ def windows(tokenizer: Tokenizer, segments: list[str], max_tokens: int) -> list[
 
 
 def encode_items(model_path: Path, tokenizer: Tokenizer, items: list[list[str]], max_tokens: int,
-                 threads: int = 2, batch_tokens: int = 8192, log=print) -> tuple[np.ndarray, np.ndarray]:
+                 threads: int = 2, per_batch: int = 64, log=print) -> tuple[np.ndarray, np.ndarray]:
     """(window features [W, F], item index of each window [W]) for items given as segment lists."""
     import onnxruntime as ort
 
@@ -38,7 +38,7 @@ def encode_items(model_path: Path, tokenizer: Tokenizer, items: list[list[str]],
             flat.extend(seg_windows)
             owner.extend([i] * len(seg_windows))
     feats = None
-    plan = window_batches([len(w) for w in flat], batch_tokens)
+    plan = window_batches([len(w) for w in flat], per_batch)
     for n, batch in enumerate(plan):
         (out,) = sess.run(None, dict(zip(("input_ids", "attention_mask"), pad_windows([flat[j] for j in batch]))))
         if feats is None:

@@ -27,7 +27,11 @@ from torch import nn
 
 from judge.console import progress
 from judge.train import data as D
+from judge.language import language
+from judge.train.degrade import KINDS, Degrader, training_pool
 from judge.train.recipe import TUNE_TASKS, harmful_balance, train_safety_items
+
+ROUNDS_PER_SESSION = 4  # real rounds per ESConv training session for the "genuine" task
 
 
 @dataclass(frozen=True)
@@ -41,7 +45,8 @@ class TuneConfig:
     lr: float = 4e-5
     head_lr: float = 1e-3
     gptfuzz_per_prompt: int | None = 30
-    tasks: tuple[str, ...] = TUNE_TASKS  # without "empathy", EPITOME is left out; without harm/harmful, the safety sets
+    tasks: tuple[str, ...] = TUNE_TASKS  # without "empathy", EPITOME is left out; without harm/harmful, the safety sets;
+    # "mechanisms" adds EPITOME's three levels, "genuine" real vs degraded replies (genuine_pairs)
     balance: bool = False  # harmful rows weighted per source as the heads weigh them (recipe.harmful_balance)
     seed: int = 0
     limit: int | None = None
@@ -56,8 +61,21 @@ class TuneConfig:
 @dataclass(frozen=True)
 class Example:
     text: str
-    target: tuple[float, ...]  # harm / 3, harmful, empathy level sum / 6[, each mechanism level / 2]
+    target: tuple[float, ...]  # one value per column (see columns), each on 0-1
     mask: tuple[float, ...]  # which targets this example has, times the example's weight
+
+
+BINARY = ("harmful", "genuine")  # columns learned with cross-entropy; the others are graded (squared error)
+
+
+def columns(tasks: tuple[str, ...]) -> tuple[str, ...]:
+    """The tuning head's outputs: harm / 3, harmful, empathy level sum / 6[, each mechanism level / 2][, genuine]."""
+    return (("harm", "harmful", "empathy") + (D.MECHANISMS if "mechanisms" in tasks else ())
+            + (("genuine",) if "genuine" in tasks else ()))
+
+
+def example(text: str, cols: tuple[str, ...], values: dict[str, float], weight: float = 1.0) -> Example:
+    return Example(text, tuple(values.get(c, 0.0) for c in cols), tuple(weight if c in values else 0.0 for c in cols))
 
 
 def pair_text(template: str, first: str, second: str) -> str:
@@ -65,21 +83,53 @@ def pair_text(template: str, first: str, second: str) -> str:
     return template.format(user=first, assistant=second, prompt=first, response=second, dimension="")
 
 
+def sample(rng: random.Random, rows: list, n: int) -> list:
+    return rng.sample(rows, min(n, len(rows)))
+
+
+def genuine_pairs(cfg: TuneConfig) -> list[tuple[str, str, dict[str, float]]]:
+    """The "genuine" task: real (seeker, reply) pairs against the same seeker turn with a degraded reply, built
+    from the training side only with the training phrase bank (judge.train.degrade). Real pairs: up to
+    ROUNDS_PER_SESSION rounds of each ESConv session, every EPITOME pair, and the Chinese safety pairs (a safe or
+    harmful answer is still a genuine answer to its prompt; they carry the Chinese side). Each real pair has one
+    negative of a kind drawn in turn; cold and AI-disclosing replies also have empathy 0."""
+    rng = random.Random(cfg.seed)
+    sessions = [it for it in D.load_esconv(seed=cfg.seed) if it.split == "train"]
+    epitome = [it for it in D.load_epitome(seed=cfg.seed) if it.split == "train"]
+    zh = D.load_written_zh(D.ZH_TRAIN, "zh-train")
+    if cfg.limit:
+        sessions, epitome, zh = sessions[: cfg.limit], epitome[: cfg.limit], zh[: cfg.limit]
+    real = [(it.key, u, a) for it in sessions for u, a in sample(rng, [r for r in it.rounds if r[0]], ROUNDS_PER_SESSION)]
+    real += [(it.key, u, a) for it in epitome for u, a in it.rounds] + [(it.key, it.prompt, it.response) for it in zh]
+    degrade = Degrader("train", training_pool([a for _, _, a in real if language(a) == "en"]), cfg.seed)
+    kinds = [k for k in KINDS if k != "repeat"]  # repeating needs a dialogue; the expression measure counts it
+    out = []
+    for n, (key, user, reply) in enumerate(real):
+        kind = kinds[n % len(kinds)]
+        out.append((user, reply, {"genuine": 1.0}))
+        bad = degrade(kind, [(user, reply)], f"{key}/{n}")[0][1]
+        out.append((user, bad, {"genuine": 0.0} | ({"empathy": 0.0} if kind in ("dismissive", "ai") else {})))
+    return out
+
+
 def examples(template: str, cfg: TuneConfig) -> list[Example]:
     """Training side only: safety items (GPTFuzz capped per prompt) and Chinese pairs (with "harm"/"harmful"),
-    EPITOME pairs (with "empathy"; also their three mechanism levels with "mechanisms")."""
+    EPITOME pairs (with "empathy"; also their three mechanism levels with "mechanisms"), real against
+    degraded replies (with "genuine")."""
+    cols = columns(cfg.tasks)
     safety = (train_safety_items(D.load_safety(seed=cfg.seed), cfg.gptfuzz_per_prompt) + D.load_written_zh(D.ZH_TRAIN, "zh-train")
               if {"harm", "harmful"} & set(cfg.tasks) else [])
-    epitome = [it for it in D.load_epitome(seed=cfg.seed) if not it.valid] if "empathy" in cfg.tasks else []
+    epitome = [it for it in D.load_epitome(seed=cfg.seed) if it.split == "train"] if "empathy" in cfg.tasks else []
     if cfg.limit:
         safety, epitome = safety[: cfg.limit], epitome[: cfg.limit]
     weight = harmful_balance(safety) if cfg.balance else [1.0] * len(safety)
     mechanisms = D.MECHANISMS if "mechanisms" in cfg.tasks else ()
-    none = (0.0,) * len(mechanisms)
-    out = [Example(pair_text(template, it.prompt, it.response), (it.harm / 3, float(it.harmful), 0.0) + none,
-                   (float(w), float(w), 0.0) + none) for it, w in zip(safety, weight)]
-    out += [Example(pair_text(template, u, a), (0.0, 0.0, it.labels["level_sum"] / 6) + tuple(it.labels[m] / 2 for m in mechanisms),
-                    (0.0, 0.0, 1.0) + (1.0,) * len(mechanisms)) for it in epitome for u, a in it.rounds]
+    out = [example(pair_text(template, it.prompt, it.response), cols, {"harm": it.harm / 3, "harmful": float(it.harmful)}, float(w))
+           for it, w in zip(safety, weight)]
+    out += [example(pair_text(template, u, a), cols, {"empathy": it.labels["level_sum"] / 6} | {m: it.labels[m] / 2 for m in mechanisms})
+            for it in epitome for u, a in it.rounds]
+    if "genuine" in cfg.tasks:
+        out += [example(pair_text(template, u, a), cols, values) for u, a, values in genuine_pairs(cfg)]
     return out
 
 
@@ -97,11 +147,10 @@ class TaskModel(nn.Module):
         return self.head((hidden * w).sum(1) / w.sum(1).clamp(min=1.0))
 
 
-def loss_fn(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Squared error for the graded targets (every column but harmful, 1), cross-entropy for harmful;
-    only where the example has a label."""
+def loss_fn(out: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, binary: list[int]) -> torch.Tensor:
+    """Squared error for the graded targets, cross-entropy for the binary columns; only where the example has a label."""
     per = 4 * (torch.sigmoid(out) - target) ** 2
-    per[:, 1] = nn.functional.binary_cross_entropy_with_logits(out[:, 1], target[:, 1], reduction="none")
+    per[:, binary] = nn.functional.binary_cross_entropy_with_logits(out[:, binary], target[:, binary], reduction="none")
     per = per * mask
     return per.sum() / mask.sum().clamp(min=1.0)
 
@@ -128,6 +177,7 @@ def finetune(bert, tokenizer: Tokenizer, items: list[Example], cfg: TuneConfig, 
     target = torch.tensor([x.target for x in items], dtype=torch.float32)
     mask = torch.tensor([x.mask for x in items], dtype=torch.float32)
     model = TaskModel(bert, target.shape[1])  # one output per target column of the examples
+    binary = [k for k, c in enumerate(columns(cfg.tasks)) if c in BINARY]
     bert.embeddings.word_embeddings.weight.requires_grad_(False)
     params = [p for n, p in bert.named_parameters() if p.requires_grad]
     opt = torch.optim.AdamW([{"params": params, "lr": cfg.lr}, {"params": model.head.parameters(), "lr": cfg.head_lr}],
@@ -157,7 +207,7 @@ def finetune(bert, tokenizer: Tokenizer, items: list[Example], cfg: TuneConfig, 
             for r, i in enumerate(batch):
                 x[r, : len(ids[i])] = torch.tensor(ids[i])
                 m[r, : len(ids[i])] = 1
-            loss = loss_fn(model(x, m), target[batch], mask[batch])
+            loss = loss_fn(model(x, m), target[batch], mask[batch], binary)
             opt.zero_grad()
             loss.backward()
             nn.utils.clip_grad_norm_(params, 1.0)

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from judge.train import data as D
+from judge.train.degrade import KINDS, TARGET, Degrader, Rounds, training_pool
 from judge.train.fit import Ridge, pool_items
 
 ESC_DIMS = ("fluency", "expression", "empathy", "information", "skill", "humanoid", "overall")
@@ -49,7 +50,7 @@ class Recipe:
 
 
 ESC = Recipe("esc-lite", "esc", ESC_DIMS, tuple((0, 1, 2, 3, 4) for _ in ESC_DIMS),
-             "query: {user}\n{assistant}", "round", quantize="smoothed", tune_tasks=TUNE_TASKS + ("mechanisms",))
+             "query: {user}\n{assistant}", "round", quantize="weights", tune_tasks=TUNE_TASKS + ("mechanisms", "genuine"))
 SAFETY = Recipe("guard-lite", "safety", SAFETY_DIMS,
                 tuple((0, 1) if d == "hallucination" else (0, 1, 2, 3) for d in SAFETY_DIMS),
                 "query: {prompt}\n{response}", "response", layers=8, gptfuzz_per_prompt=None, quantize="weights",
@@ -70,7 +71,7 @@ def train_safety_items(items: list[D.SafetyItem], per_prompt: int | None) -> lis
     seen: dict[str, int] = {}
     out = []
     for it in items:
-        if it.valid:
+        if it.split != "train":
             continue
         if it.source == "gptfuzz":
             seen[it.key] = seen.get(it.key, 0) + 1
@@ -144,18 +145,33 @@ def fit_heads(x: np.ndarray, targets: dict[str, Target], groups: list[str], dims
     return weight, bias, info
 
 
-def esc_targets(esconv: list[D.EscItem], epitome: list[D.EscItem], n_llm: int) -> dict[str, Target]:
-    """0-4 targets and weights over rows = esconv + epitome + LLM pseudo-dialogues (see the judge card).
+DEGRADED_PER_KIND = 80  # training-side ESConv sessions degraded per kind for the heads
+DEGRADED_ALSO = {"dismissive": ("skill",), "ai": ("empathy",), "generic": ("information",), "cut": ("expression",)}
+
+
+def degraded_sessions(esconv: list[D.EscItem], per_kind: int, seed: int) -> list[tuple[str, str, Rounds]]:
+    """(session key, kind, rounds): per kind a seeded sample of training-side sessions, degraded with the training
+    bank (judge.train.degrade). The heads learn that these score 0 on `overall` and on the dimensions they hurt."""
+    train = [it for it in esconv if it.split == "train"]
+    degrade = Degrader("train", training_pool([a for it in train for _, a in it.rounds]), seed)
+    rng = np.random.default_rng(seed)
+    return [(train[i].key, kind, degrade(kind, train[i].rounds, train[i].key))
+            for kind in KINDS for i in rng.choice(len(train), min(per_kind, len(train)), replace=False)]
+
+
+def esc_targets(esconv: list[D.EscItem], epitome: list[D.EscItem], n_llm: int, degraded: list[str]) -> dict[str, Target]:
+    """0-4 targets and weights over rows = esconv + epitome + LLM pseudo-dialogues + degraded sessions (their kinds)
+    (see the judge card).
 
     Empathy has two sources (see Target), ESConv sessions and EPITOME pairs; each weighs the same in
     total on the training side."""
-    n = len(esconv) + len(epitome) + n_llm
+    n = len(esconv) + len(epitome) + n_llm + len(degraded)
     t = {d: Target(np.zeros(n), np.zeros(n)) for d in ESC_DIMS}
     n_fail = sum(it.labels["failed"] for it in esconv)
     fail_w = (len(esconv) - n_fail) / max(n_fail, 1)
-    n_rated = sum("empathy" in it.labels for it in esconv if not it.valid)
-    n_pairs = sum(not it.valid for it in epitome)
-    t["empathy"].source = np.r_[np.zeros(len(esconv)), np.ones(len(epitome)), np.zeros(n_llm)]
+    n_rated = sum("empathy" in it.labels for it in esconv if it.split == "train")
+    n_pairs = sum(it.split == "train" for it in epitome)
+    t["empathy"].source = np.r_[np.zeros(len(esconv)), np.ones(len(epitome)), np.zeros(n_llm + len(degraded))]
     for i, it in enumerate(esconv):
         lab = it.labels
         w = fail_w if lab["failed"] else 1.0
@@ -174,6 +190,10 @@ def esc_targets(esconv: list[D.EscItem], epitome: list[D.EscItem], n_llm: int) -
     for j in range(n_llm):
         i = len(esconv) + len(epitome) + j
         t["humanoid"].y[i], t["humanoid"].w[i] = 0.0, 1.0
+    for j, kind in enumerate(degraded):
+        i = len(esconv) + len(epitome) + n_llm + j
+        for d in ("overall", TARGET[kind]) + DEGRADED_ALSO.get(kind, ()):
+            t[d].y[i], t[d].w[i] = 0.0, 1.0
     return t
 
 
