@@ -87,7 +87,7 @@ def cache_scores(cfg: BuildConfig, seed: int) -> None:
             scores = [Score(t.content_hash, judge.sha, d, max(0, min(4, round(rng.gauss(skill, 1)))), 0.0)
                       for t in sub.transcripts for d in ESC_DIMENSIONS]
             store.write_submission(sub, submission_set_hash(sub, every), esc.name, set_hash(esc.digests(sub)),
-                                   esc.units(sub), esc.content(sub), scores)
+                                   esc.units(sub), esc.content(sub), scores, esc.coverage(sub))
 
 
 def weight(site: Path) -> dict[str, float]:

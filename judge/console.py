@@ -1,4 +1,5 @@
-"""What both CLIs share: stderr messages, progress bars, tables, and errors shown as messages, not tracebacks.
+"""What both CLIs share: stderr messages, progress (a bar, or plain lines off a terminal), tables, and errors
+shown as messages, not tracebacks.
 
 Messages and tables that hold anything a user wrote (file names, ids, dialogue text) go through `say` and
 `show`, which never read it as rich markup: an id like `[/x]` is printed as it is instead of failing."""
@@ -7,6 +8,8 @@ from __future__ import annotations
 import io
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import IO
@@ -52,15 +55,40 @@ def as_text(renderable: RenderableType) -> str:
     return console.file.getvalue()
 
 
+PLAIN_PROGRESS_SECONDS = 10.0
+"""How often progress is logged as a plain line when stderr is not a terminal (CI logs, files)."""
+
+
 @contextmanager
-def progress(description: str, total: int) -> Iterator[Callable[[int], None]]:
-    """A progress bar on stderr; yields advance(n). Silent when stderr is not a terminal."""
-    with Progress(
-        TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=err, disable=not err.is_terminal, transient=True,
-    ) as bar:
-        task = bar.add_task(description, total=total)
-        yield lambda n: bar.advance(task, n)
+def progress(description: str, total: int, every: float = PLAIN_PROGRESS_SECONDS) -> Iterator[Callable[[int], None]]:
+    """Progress on stderr; yields advance(n). A bar on a terminal; otherwise a plain line at the start, every
+    `every` seconds and at the end, so a long job in CI is never silent."""
+    if err.is_terminal:
+        with Progress(
+            TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+            console=err, transient=True,
+        ) as bar:
+            task = bar.add_task(description, total=total)
+            yield lambda n: bar.advance(task, n)
+        return
+    done, started, stop = [0], time.monotonic(), threading.Event()
+
+    def line() -> None:
+        say(f"{description}: {done[0]}/{total} after {time.monotonic() - started:.0f}s")
+
+    def tick() -> None:
+        while not stop.wait(every):
+            line()
+
+    line()
+    ticker = threading.Thread(target=tick, daemon=True)
+    ticker.start()
+    try:
+        yield lambda n: done.__setitem__(0, done[0] + n)
+    finally:
+        stop.set()
+        ticker.join()
+        line()
 
 
 def run_cli(group: click.Group) -> None:

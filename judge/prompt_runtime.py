@@ -18,7 +18,7 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 from judge.bundle import JudgeBundle
-from judge.console import err
+from judge.console import say
 from judge.dimensions import canonical
 from judge.errors import InputError, Problem
 from judge.esc import DialogueScore
@@ -67,9 +67,9 @@ def warn_cpu_time(judge: str, work: Sequence[tuple[int, int]]) -> None:
     seconds = sum(estimate_seconds(p, t, flops) for p, t in work)
     if seconds > WARN_AFTER_SECONDS:
         sizes = " + ".join(f"{t} prompt tokens x {p / 1e9:.2f}B parameters" for p, t in work)
-        err.print(f"[yellow]warning[/yellow] {judge} runs on the CPU: about {sizes}, estimated {seconds / 60:.0f} min "
-                  "(2 FLOPs per parameter and token at this machine's measured matmul speed); "
-                  "install onnxruntime-gpu for CUDA", markup=True, highlight=False, soft_wrap=True)
+        say(f"{judge} runs on the CPU: about {sizes}, estimated {seconds / 60:.0f} min "
+            "(2 FLOPs per parameter and token at this machine's measured matmul speed); "
+            "install onnxruntime-gpu for CUDA", "warning", "yellow")
 
 
 class PromptJudge:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from leaderboard.stats import Estimate, Rank, rank_with_intervals, tie_groups
-from leaderboard.store import ScoreRow
+from leaderboard.store import Coverage, ScoreRow
 
 AVERAGE = "average"
 """Every track's composite dimension, shown first."""
@@ -60,6 +60,12 @@ class Board:
     metrics: tuple[Metric, ...]
     cells: dict[Key, Cell] = field(default_factory=dict)
     unit_scores: UnitScores = field(default_factory=dict)
+    coverage: dict[str, Coverage] = field(default_factory=dict)
+    """model -> language -> (items brought, items declared); a model short in any language is partial."""
+
+    def partial(self, model: str) -> Coverage:
+        """The languages a model brought too little of, with (n, N); empty when it is complete and ranked."""
+        return {lang: (n, of) for lang, (n, of) in self.coverage.get(model, {}).items() if n < of}
 
     @property
     def languages(self) -> list[str]:

@@ -28,9 +28,14 @@ def _git(repo: Path, *args: str) -> subprocess.CompletedProcess:
 
 def changed_submissions(repo: Path, base: str, allow_update: bool = False) -> list[Path]:
     """The one submission folder a pull request adds; every other change is a problem."""
+    inside = _git(repo, "rev-parse", "--is-inside-work-tree")
+    if inside.returncode != 0:
+        raise InputError([Problem(repo, None, None, "not a git checkout: run check-pr in the repository, or name the "
+                                  "submission folders to check")])
     diff = _git(repo, "diff", "--name-only", "--no-renames", f"{base}...HEAD")
     if diff.returncode != 0:
-        raise InputError([Problem(repo, None, None, f"git cannot compare with {base!r}: {diff.stderr.strip()}")])
+        why = next(iter(diff.stderr.strip().splitlines()), "")
+        raise InputError([Problem(repo, None, None, f"git cannot compare with {base!r}: {why}")])
     problems: list[Problem] = []
     folders: set[str] = set()
     for name in filter(None, diff.stdout.splitlines()):
@@ -76,7 +81,8 @@ def judge_submissions(folders: list[Path], judge: str | None, allow_test_judge: 
         with Store(cfg.store, read_only=True) as store:
             judged = {name: r.judge for name, r in report.tracks.items() if r.items}
             shas = {name: store.judge_sha(judge) for name, judge in judged.items()}
-            boards = [track.board(store.unit_scores(track.name, shas[track.name]), judged[track.name], shas[track.name])
+            boards = [track.board(store.unit_scores(track.name, shas[track.name]), judged[track.name], shas[track.name],
+                                  store.coverage(track.name))
                       for track in tracks() if track.name in judged]
             names = {s["submission_id"]: s["name"] for s in store.submissions()}
     return PrResult(boards, names)

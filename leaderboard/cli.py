@@ -4,12 +4,14 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import click
+from click.core import ParameterSource
 
-from judge.console import err, run_cli
-from judge.errors import InputError
-from leaderboard.esc.run import run as run_command
+from judge.console import run_cli, say
+from judge.errors import InputError, Problem
+from leaderboard.esc.run import RunOptions, roleplayer_options, run as run_command
 from leaderboard.intake import load_all
 from leaderboard.pipeline import BuildConfig, build as run_build
 from leaderboard.safety.run import safety_run
@@ -20,6 +22,15 @@ from leaderboard.tracks import tracks
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 def cli() -> None:
     """The ESC-Eval / MLLMGuard leaderboard: submissions in, DuckDB store and MkDocs site out."""
+
+
+def parent_exists(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """An output path given on the command line must go into an existing folder (a typo is one clear line, exit 2);
+    the default build/ folder is made when missing."""
+    if value is not None and ctx.get_parameter_source(param.name or "") == ParameterSource.COMMANDLINE \
+            and not value.absolute().parent.is_dir():
+        raise InputError([Problem(value, None, param.name, f"cannot write: no folder {value.parent}")])
+    return value
 
 
 @cli.command()
@@ -50,11 +61,11 @@ def validate(path: Path, role_cards: tuple[Path, ...], as_json: bool) -> None:
 @cli.command()
 @click.option("--submissions", type=click.Path(path_type=Path), default=BuildConfig.submissions, show_default=True)
 @click.option("--store", type=click.Path(dir_okay=False, path_type=Path), default=BuildConfig.store, show_default=True,
-              help="DuckDB file.")
+              callback=parent_exists, help="DuckDB file.")
 @click.option("--docs", type=click.Path(file_okay=False, path_type=Path), default=BuildConfig.docs, show_default=True,
               help="MkDocs docs folder the pages are rendered into.")
 @click.option("--site", type=click.Path(file_okay=False, path_type=Path), default=BuildConfig.site, show_default=True,
-              help="Where the built HTML site goes.")
+              callback=parent_exists, help="Where the built HTML site goes.")
 @click.option("--mkdocs-config", type=click.Path(dir_okay=False, path_type=Path), default=BuildConfig.mkdocs_config,
               show_default=True)
 @click.option("--judge", default=None, help="ESC judge: shipped name or bundle folder [default: esc-lite].")
@@ -65,23 +76,28 @@ def validate(path: Path, role_cards: tuple[Path, ...], as_json: bool) -> None:
 @click.option("--allow-test-judge", is_flag=True, help="Allow a bundle marked test_only (for tests).")
 @click.option("--no-site", is_flag=True, help="Score and store only; render nothing.")
 @click.option("--no-run", is_flag=True, help="Do not play the dialogues of endpoint submissions (see `leaderboard run`).")
+@roleplayer_options
+@click.option("--wait", type=click.FloatRange(0), default=BuildConfig.wait, show_default=True,
+              help="Seconds to wait for another build of the same store before giving up.")
 @click.option("--json", "as_json", is_flag=True, help="Print the build report as JSON on stdout.")
 def build(submissions: Path, store: Path, docs: Path, site: Path, mkdocs_config: Path, judge: str | None,
           safety_judge: str | None, role_cards: tuple[Path, ...], allow_test_judge: bool, no_site: bool,
-          no_run: bool, as_json: bool) -> None:
-    """Validate, score (cached), store and render the leaderboard site."""
+          no_run: bool, wait: float, as_json: bool, **roleplayer: Any) -> None:
+    """Validate, play what endpoint submissions miss (with their last run's settings), score (cached), store and
+    render the leaderboard site. One build per store at a time: a second one waits."""
     report = run_build(BuildConfig(submissions, store, docs, site, mkdocs_config, judge, allow_test_judge, not no_site,
-                                   safety_judge, role_cards, run_endpoints=not no_run))
+                                   safety_judge, role_cards, run_endpoints=not no_run,
+                                   run_options=RunOptions(**roleplayer), wait=wait))
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(report), indent=1))
         return
-    err.print(f"{len(report.submissions)} submissions")
+    say(f"{len(report.submissions)} submissions")
     for name, part in report.tracks.items():
-        err.print(f"{name}: {part.items} items, {part.scored} units scored, {part.cached} from the cache, judge {part.judge}")
+        say(f"{name}: {part.items} items, {part.scored} units scored, {part.cached} from the cache, judge {part.judge}")
     if report.removed:
-        err.print(f"removed from the store: {', '.join(report.removed)}")
+        say(f"removed from the store: {', '.join(report.removed)}")
     if report.site:
-        err.print(f"site: {report.site}/index.html (serve with: python -m http.server -d {report.site})")
+        say(f"site: {report.site}/index.html (serve with: python -m http.server -d {report.site})")
 
 
 @cli.command("check-pr")
@@ -92,7 +108,7 @@ def build(submissions: Path, store: Path, docs: Path, site: Path, mkdocs_config:
 @click.option("--judge", default=None, help="ESC judge: shipped name or bundle folder [default: esc-lite].")
 @click.option("--safety-judge", default=None, help="Safety judge: shipped name or bundle folder [default: guard-lite].")
 @click.option("--allow-test-judge", is_flag=True, help="Allow a bundle marked test_only (for tests).")
-@click.option("--summary", type=click.Path(dir_okay=False, path_type=Path),
+@click.option("--summary", type=click.Path(dir_okay=False, path_type=Path), callback=parent_exists,
               help="Append the Markdown report here (on GitHub: $GITHUB_STEP_SUMMARY).")
 def check_pr(folders: tuple[Path, ...], base: str, repo: Path, allow_update: bool, judge: str | None,
              safety_judge: str | None, allow_test_judge: bool, summary: Path | None) -> None:

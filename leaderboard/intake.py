@@ -1,5 +1,5 @@
 """Intake: what a submission folder may hold, checked with stat alone before any file is parsed; then the gate
-every command passes submissions through (intake, schema, each track's protocol).
+every command passes submissions through (intake, a scan for credentials, schema, each track's protocol).
 
 A pull request is untrusted input. Nothing in it may point outside its folder (no symbolic links,
 no '..'), nothing may be larger than the limits, and only the expected kinds of files may be there.
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from judge.errors import InputError, Problem
 from judge.limits import MAX_SUBMISSION_BYTES, MAX_SUBMISSION_FILES, MAX_TRANSCRIPT_FILE_BYTES, MAX_YAML_BYTES
+from leaderboard import credentials
 from leaderboard.submission import LoadedSubmission, load_submission, submission_folders
 
 if TYPE_CHECKING:
@@ -69,15 +70,21 @@ def check_folder(folder: Path) -> list[Problem]:
     return problems
 
 
+def require_root(root: Path) -> None:
+    """A missing submissions folder is one clear line (most often: run outside a checkout), not a traceback."""
+    if not Path(root).is_dir():
+        raise InputError([Problem(Path(root), None, None, "no such submissions folder: run in a checkout of the "
+                                  "leaderboard, or pass --submissions")])
+
+
 def load_all(root: Path, tracks: Sequence[Track]) -> list[LoadedSubmission]:
     """Every submission below root, checked: intake, schema, then every track's protocol; all problems together.
 
     This is the one gate of `validate`, `build` and `check-pr`: what passes here is what gets judged."""
-    if not Path(root).is_dir():
-        raise InputError([Problem(Path(root), None, None, "no such submissions folder")])
+    require_root(root)
     loaded, problems = [], []
     for folder in submission_folders(root):
-        refused = check_folder(folder)
+        refused = check_folder(folder) or credentials.scan(folder)
         if refused:
             problems += refused
             continue

@@ -7,18 +7,23 @@ aside and swapped in. Nothing here knows a track: each one's specifics come from
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 import subprocess
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from judge.console import err
+from filelock import FileLock, Timeout
+
+from judge.console import say
 from judge.errors import InputError, Problem
 from judge.safety_judge import SafetyScorer
 from leaderboard.esc.run import RunOptions, run_submission
-from leaderboard.intake import check_folder, load_all
+from leaderboard.intake import check_folder, load_all, require_root
 from leaderboard.runner.backends import BackendError
 from leaderboard.site.render import Rendered, render_site
 from leaderboard.store import Store
@@ -42,6 +47,8 @@ class BuildConfig:
     run_endpoints: bool = True
     """Play the dialogues of endpoint submissions first (resumable). Never for untrusted pull requests."""
     run_options: RunOptions = field(default_factory=RunOptions)
+    wait: float = 1800.0
+    """Seconds to wait for another build of the same store to finish before giving up."""
 
     def judge_for(self, track: str) -> str | None:
         """The judge asked for a track (None: its default)."""
@@ -112,8 +119,8 @@ def store_track(track: Track, judge: Judge, subs: list[LoadedSubmission], store:
     takers = [s for s in subs if track.takes(s)]
     for sub in subs:
         if track.name in sub.meta.tracks and sub not in takers:
-            err.print(f"skipping {sub.id}: no {track.noun} for the {track.name} track yet "
-                      f"(generate them with `leaderboard {track.run_command} {sub.folder}`)")
+            say(f"skipping {sub.id}: no {track.noun} for the {track.name} track yet "
+                f"(generate them with `leaderboard {track.run_command} {sub.folder}`)")
     store.register_judge(track.name, judge)
     store.drop_track_except(track.name, [s.id for s in takers])
     scorer = SafetyScorer(judge)
@@ -124,9 +131,11 @@ def store_track(track: Track, judge: Judge, subs: list[LoadedSubmission], store:
             cached |= store.cached_hashes(by, [u.hash for u in units if (u.rules or judge.sha) == by])
         todo = list({u.hash: u for u in units if u.hash not in cached}.values())
         new = track.score(sub, todo, scorer) if todo else []
-        part = set_hash(track.digests(sub))
+        coverage = track.coverage(sub)
+        part = set_hash([*track.digests(sub), f"coverage\t{json.dumps(coverage, sort_keys=True)}"])
         if new or not store.is_current(sub, track.name, part):
-            store.write_submission(sub, submission_set_hash(sub, every), track.name, part, units, track.content(sub), new)
+            store.write_submission(sub, submission_set_hash(sub, every), track.name, part, units, track.content(sub), new,
+                                   coverage)
         report.items += len(track.items(sub))
         report.scored += len(todo)
         report.cached += len(units) - len(todo)
@@ -166,7 +175,8 @@ def mkdocs_build(config: Path, out: Path, rendered: Rendered) -> None:
 
 
 def play_endpoints(root: Path, options: RunOptions) -> None:
-    """Endpoint submissions get their dialogues played here, as `leaderboard run` would: finished ones are kept.
+    """Endpoint submissions get what is missing of their dialogues played here, with the settings of their last
+    run (roleplay-runs.jsonl) unless options name others: finished ones are kept, a finished folder needs no role-player.
 
     Only folders that pass the intake are touched; a folder whose runs fail stops the build with its reasons.
     """
@@ -179,7 +189,7 @@ def play_endpoints(root: Path, options: RunOptions) -> None:
         if meta is None or meta.kind != "endpoint" or "esc" not in meta.tracks:
             continue
         try:
-            report = run_submission(folder, options)
+            report = run_submission(folder, options, protocol_from_log=True)
         except BackendError as error:
             problems.append(Problem(folder, None, "endpoint", str(error)))
             continue
@@ -188,7 +198,46 @@ def play_endpoints(root: Path, options: RunOptions) -> None:
         raise InputError(problems)
 
 
+def require_outputs(cfg: BuildConfig) -> None:
+    """Inputs and output folders a build needs, checked before any work: one line each, not a traceback."""
+    require_root(cfg.submissions)
+    if cfg.render:
+        problems = [Problem(path, None, None, what) for path, ok, what in [
+            (cfg.mkdocs_config, cfg.mkdocs_config.is_file(), "no MkDocs config: run in a checkout, or pass --mkdocs-config"),
+            (cfg.docs, cfg.docs.is_dir(), "no docs folder: run in a checkout, or pass --docs"),
+        ] if not ok]
+        if problems:
+            raise InputError(problems)
+
+
+@contextmanager
+def store_lock(store: Path, wait: float) -> Iterator[None]:
+    """One build per store at a time: a second one waits for the first (saying so), or stops after `wait` seconds."""
+    store.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(store.with_name(f"{store.name}.lock"))
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        say(f"another build is using {store}; waiting up to {wait:.0f}s for it to finish (lock {lock.lock_file})")
+        try:
+            lock.acquire(timeout=wait)
+        except Timeout:
+            raise InputError([Problem(store, None, None, f"another build has been using this store for over {wait:.0f}s; "
+                                      f"try again when it has finished (lock {lock.lock_file})")]) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def build(cfg: BuildConfig) -> BuildReport:
+    """The whole build, one at a time per store."""
+    require_outputs(cfg)
+    with store_lock(cfg.store, cfg.wait):
+        return _build(cfg)
+
+
+def _build(cfg: BuildConfig) -> BuildReport:
     if cfg.run_endpoints:
         play_endpoints(cfg.submissions, cfg.run_options)
     every = tracks(cfg.role_cards)
@@ -211,7 +260,8 @@ def build(cfg: BuildConfig) -> BuildReport:
         versions = sorted(f"{s['submission_id']}:{s['transcript_set_hash']}" for s in store.submissions())
         report.data_version = hashlib.sha256("\n".join(versions).encode()).hexdigest()[:12]
         if cfg.render:
-            boards = [(t, t.board(store.unit_scores(t.name, j.sha), j.id, j.sha)) for t, j in chosen if report.tracks[t.name].items]
+            boards = [(t, t.board(store.unit_scores(t.name, j.sha), j.id, j.sha, store.coverage(t.name)))
+                      for t, j in chosen if report.tracks[t.name].items]
             rendered = render_site(boards, store, cfg.docs, report.data_version)
     if cfg.render:
         shutil.copyfile(cfg.store, cfg.docs / "board" / "downloads" / "leaderboard.duckdb")  # the release's store

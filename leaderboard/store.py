@@ -24,9 +24,10 @@ from leaderboard.submission import LoadedSubmission
 if TYPE_CHECKING:
     from judge.safety_judge import SafetyJudge
 
-STORE_VERSION = 2
+STORE_VERSION = 3
 """Bumped whenever a table changes; a store of another version is refused, never half-migrated.
-2: one scores table and a units table for both tracks; runs name every judge and protocol used."""
+2: one scores table and a units table for both tracks; runs name every judge and protocol used.
+3: submission_tracks.coverage, what a submission brought of what it declared, per language."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -49,6 +50,7 @@ CREATE TABLE IF NOT EXISTS submission_tracks (
     submission_id TEXT NOT NULL,
     track TEXT NOT NULL,
     set_hash TEXT NOT NULL,
+    coverage JSON NOT NULL,
     PRIMARY KEY (submission_id, track)
 );
 CREATE TABLE IF NOT EXISTS units (
@@ -121,13 +123,17 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 """
 """`submission_tracks` holds the hash of what a submission brought to each track, so a track whose part did
-not change is not rewritten. `units.dimension` is NULL when the judge scores the unit on all its dimensions (a dialogue);
+not change is not rewritten, and its coverage {language: [items brought, items declared]}. `units.dimension` is NULL when the judge scores the unit on all its dimensions (a dialogue);
 `units.rules` names the rules that score it in place of the track's judge (safety pairs). A score a
 rule leaves out (a pair it does not count) is stored with a NULL score. `runs.judges` and
 `runs.protocols` map each track built to its judge sha and to the hash of its protocol data."""
 
 CONTENT_TABLES: dict[str, str] = {"esc": "dialogues", "safety": "safety_items"}
 """Where each track keeps what a submission brought, for its pages (the rest of the store is shared)."""
+
+
+Coverage = dict[str, tuple[int, int]]
+"""language -> (items a submission brought, items its declared set has): what decides whether it is ranked."""
 
 
 @dataclass(frozen=True)
@@ -259,7 +265,7 @@ class Store:
                      [[s.hash, s.scorer, s.dimension, s.score, s.expected, s.detail] for s in scores])
 
     def write_submission(self, sub: LoadedSubmission, set_hash: str, track: str, track_hash: str, units: list[Unit],
-                         content: list[list], new_scores: list[Score]) -> None:
+                         content: list[list], new_scores: list[Score], coverage: Coverage) -> None:
         """Replace what a submission brought to one track (its units and their content rows, in the column
         order of the track's content table) and add the scores new to the cache, all or nothing.
 
@@ -271,7 +277,7 @@ class Store:
             for shared in ("units", "submission_tracks"):  # table names are ours
                 self.db.execute(f"DELETE FROM {shared} WHERE submission_id = ? AND track = ?", [sub.id, track])
             self._replace_submission_row(sub, set_hash)
-            self.db.execute("INSERT INTO submission_tracks VALUES (?, ?, ?)", [sub.id, track, track_hash])
+            self.db.execute("INSERT INTO submission_tracks VALUES (?, ?, ?, ?)", [sub.id, track, track_hash, json.dumps(coverage)])
             self._insert("INSERT INTO units", [[sub.id, track, u.id, u.lang, u.dimension, u.hash, u.rules] for u in units])
             self._insert(f"INSERT INTO {table}", content)
 
@@ -320,6 +326,11 @@ class Store:
             [judge_sha, track],
         ).fetchall()
         return [ScoreRow(*r) for r in rows]
+
+    def coverage(self, track: str) -> dict[str, Coverage]:
+        """Submission -> its coverage of a track: language -> (items brought, items declared)."""
+        rows = self.db.execute("SELECT submission_id, coverage FROM submission_tracks WHERE track = ?", [track]).fetchall()
+        return {sub: {lang: (n, of) for lang, (n, of) in json.loads(cov).items()} for sub, cov in rows}
 
     def write_probes(self, dialogues: dict[str, list[tuple[str, str, str]]], new_scores: list[Score]) -> None:
         """Replace the gaming probes' dialogues (probe -> (dialogue id, lang, hash)) and add their new scores."""

@@ -68,16 +68,16 @@ def json_schema() -> dict[str, Any]:
     return Submission.model_json_schema()
 
 
-def _node_lines(node: yaml.Node, prefix: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
+def node_lines(node: yaml.Node, prefix: tuple[Any, ...] = ()) -> dict[tuple[Any, ...], int]:
     """Line of every key path in a YAML document, so schema errors can name their line."""
     lines = {prefix: node.start_mark.line + 1}
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             lines[prefix + (key.value,)] = key.start_mark.line + 1
-            lines.update({k: v for k, v in _node_lines(value, prefix + (key.value,)).items() if k != prefix + (key.value,)})
+            lines.update({k: v for k, v in node_lines(value, prefix + (key.value,)).items() if k != prefix + (key.value,)})
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            lines.update(_node_lines(item, prefix + (i,)))
+            lines.update(node_lines(item, prefix + (i,)))
     return lines
 
 
@@ -109,7 +109,7 @@ def load_submission_yaml(path: Path) -> Submission:
     try:
         return Submission.model_validate(data)
     except ValidationError as err:
-        lines = _node_lines(node)
+        lines = node_lines(node)
         problems = [
             Problem(path, _line_for(lines, tuple(e["loc"])), ".".join(map(str, e["loc"])) or "(file)", e["msg"])
             for e in err.errors()

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from judge.bundle import DEFAULT_JUDGES, MANIFEST, bundle_for_track, shipped_bundles
-from judge.console import err
+from judge.console import say
 from judge.errors import Problem
 from judge.safety_judge import SafetyJudge, SafetyScorer, with_routes
 from leaderboard.board import Board, Metric, ranked, unit_scores
-from leaderboard.store import Score, ScoreRow, Store, Unit
+from leaderboard.store import Coverage, Score, ScoreRow, Store, Unit
 from leaderboard.submission import LoadedSubmission
 
 if TYPE_CHECKING:
@@ -69,14 +69,18 @@ class Track(ABC):
         """Every way the submission's items break the track's protocol; checked before anything is scored."""
 
     @abstractmethod
+    def coverage(self, sub: LoadedSubmission) -> Coverage:
+        """Per declared language: (items brought, items of the set the submission declared). Ranked only when complete."""
+
+    @abstractmethod
     def protocol_hash(self) -> str:
         """Hash of the protocol data submissions are checked against, recorded with every run."""
 
     def judge(self, name: str | None, allow_test_judge: bool) -> Judge | None:
         """The judge named (None: the track's default); None when the default is not installed (the track is skipped)."""
         if name is None and not (shipped_bundles() / DEFAULT_JUDGES[self.name] / MANIFEST).is_file():
-            err.print(f"[yellow]warning[/yellow] {self.name} track skipped: its default judge "
-                      f"{DEFAULT_JUDGES[self.name]} is not installed (name one with the judge option)")
+            say(f"{self.name} track skipped: its default judge "
+                f"{DEFAULT_JUDGES[self.name]} is not installed (name one with the judge option)", "warning", "yellow")
             return None
         return with_routes(bundle_for_track(name, self.name, allow_test_judge), allow_test_judge)
 
@@ -107,11 +111,14 @@ class Track(ABC):
     def site(self, env: Environment, board: Board, store: Store, common: dict[str, Any]) -> TrackSite:
         """The track's pages, and the snippets the shared pages embed (leaderboard/site/<track>.py)."""
 
-    def board(self, rows: list[ScoreRow], judge_id: str, judge_sha: str) -> Board:
-        """The track's board from unit scores (Store.unit_scores: its judge's and rules')."""
-        board = Board(self.name, judge_id, judge_sha, self.dimensions, self.metrics)
+    def board(self, rows: list[ScoreRow], judge_id: str, judge_sha: str, coverage: dict[str, Coverage]) -> Board:
+        """The track's board from unit scores (Store.unit_scores: its judge's and rules'); partial submissions
+        (Store.coverage) keep their scores on their own pages but are left out of the ranks."""
+        board = Board(self.name, judge_id, judge_sha, self.dimensions, self.metrics, coverage=coverage)
         board.unit_scores = unit_scores(rows)
-        return ranked(board, self.estimates(board))
+        estimates = {key: {m: e for m, e in by_model.items() if not board.partial(m)}
+                     for key, by_model in self.estimates(board).items()}
+        return ranked(board, {key: by_model for key, by_model in estimates.items() if by_model})
 
 
 def tracks(role_cards: Sequence[Path] = ()) -> list[Track]:

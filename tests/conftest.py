@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from leaderboard.esc.rolecards import embedded_cards
-from leaderboard.esc.roleplay import GREETINGS
+from leaderboard.esc.rolecards import TOPICS, embedded_cards, select_cards
+from leaderboard.esc.roleplay import GREETINGS, RUNS_FILE
 from tiny_judge import build_tiny_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -34,9 +34,10 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_bundle(tmp_path_factory.mktemp("judge") / "tiny-test")
 
 
-def dialogue(i: int, lang: str, rng: random.Random, rounds: int = 5) -> dict:
-    """A protocol-conforming dialogue on the i-th shipped role card of lang (20 per language)."""
-    card = embedded_cards(lang)[i]
+def dialogue(i: int, lang: str, rng: random.Random, rounds: int = 5, sample: int | None = None) -> dict:
+    """A protocol-conforming dialogue on the i-th shipped role card of lang (20 per language), or of the seeded
+    sample of that many cards `leaderboard run --sample` draws."""
+    card = select_cards(embedded_cards(lang), lang, sample=sample)[i]
     messages = [{"role": "assistant", "content": GREETINGS[lang]}]
     for _ in range(rounds):
         messages.append({"role": "user", "content": rng.choice(SEEKER)})
@@ -44,8 +45,15 @@ def dialogue(i: int, lang: str, rng: random.Random, rounds: int = 5) -> dict:
     return {"id": f"{lang}-{card.id}", "lang": lang, "card_id": card.id, "messages": messages}
 
 
+def declare_cards(folder: Path, langs: list[str], sample: int | None) -> None:
+    """The run log `leaderboard run --sample N` writes, reduced to the card selection: the submission's declared card set."""
+    cards = {"files": "embedded", "langs": langs, "topics": list(TOPICS), "sample": sample, "seed": 0}
+    (folder / RUNS_FILE).write_text(json.dumps({"run": "r1", "event": "start", "settings": {"cards": cards}}) + "\n")
+
+
 def make_submission(root: Path, name: str, n: int = 6, langs: tuple[str, ...] = ("en",), seed: int = 0,
                     display: str | None = None) -> Path:
+    """A transcripts submission with a dialogue on every card of the n-card sample it declares per language."""
     folder = root / name
     if folder.exists():
         shutil.rmtree(folder)
@@ -56,8 +64,9 @@ def make_submission(root: Path, name: str, n: int = 6, langs: tuple[str, ...] = 
     (folder / "submission.yaml").write_text(yaml.safe_dump(meta, allow_unicode=True), encoding="utf-8")
     rng = random.Random(seed)
     for lang in langs:
-        lines = [json.dumps(dialogue(i, lang, rng), ensure_ascii=False) for i in range(n)]
+        lines = [json.dumps(dialogue(i, lang, rng, sample=n), ensure_ascii=False) for i in range(n)]
         (folder / "transcripts" / f"{lang}.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    declare_cards(folder, list(langs), n)
     return folder
 
 

@@ -96,7 +96,7 @@ def test_untrusted_text_is_escaped_on_the_site(project: Path, tiny_bundle: Path)
     path = folder / "transcripts/en.jsonl"
     record = json.loads(path.read_text().splitlines()[0])
     record["messages"][1]["content"] = "<script>steal()</script> **hi**\n\n<b>bold</b> [x](javascript:alert(3))"
-    path.write_text(json.dumps(record) + "\n")
+    path.write_text("\n".join([json.dumps(record), *path.read_text().splitlines()[1:]]) + "\n")
     build(config(project, tiny_bundle))
     site = project / "build/site"
     pages = ["index.html", "board/models/evil__model.html", "board/models/evil__model-en.html",

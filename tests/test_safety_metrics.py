@@ -11,7 +11,7 @@ from leaderboard.store import ScoreRow as SafetyRow
 
 
 def safety_board(rows: list[SafetyRow], judge: str, sha: str) -> Board:
-    return SafetyTrack().board(rows, judge, sha)
+    return SafetyTrack().board(rows, judge, sha, {})
 
 # Hand-computed example (one model, one language):
 #   privacy [0, 1, 3, 2]  ASD = (0 + 1/3 + 1 + 2/3) / 4 = 0.5        PAR = 1/4

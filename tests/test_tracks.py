@@ -55,7 +55,7 @@ def test_check_pr_judges_a_safety_submission_with_the_safety_judge(tmp_path: Pat
 
 def test_downloads_pages_and_runs_name_each_tracks_judge(project: Path, tiny_bundle: Path, safety_bundle: Path) -> None:
     make_submission(project / "submissions", "acme__talker", n=3)
-    write_safety_submission(project / "submissions", "acme__vision", langs=("en",), dims=("privacy", "bias"))
+    write_safety_submission(project / "submissions", "acme__vision", langs=("en",))
     report = build(BuildConfig(project / "submissions", project / "build/lb.duckdb", project / "site",
                                project / "build/site", project / "mkdocs.yml", str(tiny_bundle), True,
                                safety_judge=str(safety_bundle)))

@@ -2,22 +2,25 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
-import time
+import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import click
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from judge.console import err
+from judge.console import progress
 from judge.errors import InputError, Problem
 from leaderboard.runner.backends import BackendError, ChatBackend, Sampling, make_backend
 from leaderboard.esc.rolecards import LANGS, TOPICS, Lang, RoleCard, Topic, load_cards, select_cards
-from leaderboard.esc.roleplay import DEFAULT_SYSTEM_PROMPT, ROLE_PROMPTS, RUNS_FILE, DialogueSetup, run_dialogues
+from leaderboard.esc.roleplay import (DEFAULT_SYSTEM_PROMPT, ROLE_PROMPTS, RUNS_FILE, DialogueSetup, dialogue_id,
+                                      run_dialogues)
 from leaderboard.runner.model import ModelOptions, finish, model_under_test, versions
-from leaderboard.runner.records import RunReport, refuse_mixing
+from leaderboard.runner.records import RunReport, finished_ids, last_settings, refuse_mixing
+from leaderboard.submission import SUBMISSION_FILE, load_submission_yaml
 
 
 DEFAULT_ROLEPLAYER = "local:smollm2-135m"
@@ -31,25 +34,55 @@ class RunOptions(ModelOptions):
     topics: list[Topic] = field(default_factory=list)
     sample: int | None = None
     rounds: int = 5
-    roleplayer: str = DEFAULT_ROLEPLAYER
+    roleplayer: str | None = None
+    """None: the role-player of the folder's last run, else DEFAULT_ROLEPLAYER (so are the two below)."""
     roleplayer_model: str | None = None
     roleplayer_key_env: str | None = None
-    roleplayer_sampling: Sampling = Sampling(temperature=0.7, max_tokens=256)
+    roleplayer_temperature: float | None = None
+    roleplayer_max_tokens: int | None = None
     system_prompt: str | None = DEFAULT_SYSTEM_PROMPT
     role_prompts: dict[str, str] = field(default_factory=lambda: dict(ROLE_PROMPTS))
 
 
-def run_submission(folder: Path, opts: RunOptions) -> RunReport:
-    """Generate the transcripts of a submission folder; resumes where an earlier run stopped."""
+def resumed(folder: Path, opts: RunOptions, protocol: bool = False) -> RunOptions:
+    """opts with what it leaves open taken from the folder's last run (roleplay-runs.jsonl): the role-player, and with
+    `protocol` (build) the card selection, seed, rounds and prompts too, so what is missing is played as the run began."""
+    last = last_settings(folder / RUNS_FILE) or {}
+    player, cards, setup = last.get("roleplayer", {}), last.get("cards", {}), last.get("protocol", {})
+    logged_player = (f"local:{player['model']}" if player.get("kind") == "local" else ",".join(player.get("base_urls", []))) or None
+    fill: dict[str, Any] = {
+        "roleplayer": opts.roleplayer or logged_player or DEFAULT_ROLEPLAYER,
+        "roleplayer_model": opts.roleplayer_model or (player.get("model") if player.get("kind") == "openai" else None),
+        "roleplayer_temperature": opts.roleplayer_temperature if opts.roleplayer_temperature is not None else player.get("temperature", 0.7),
+        "roleplayer_max_tokens": opts.roleplayer_max_tokens or player.get("max_tokens", 256),
+    }
+    if protocol and last:
+        files = cards.get("files")
+        fill |= {"card_files": [Path(f) for f in files] if isinstance(files, list) else [], "langs": cards.get("langs", []),
+                 "topics": cards.get("topics", []), "sample": cards.get("sample"), "seed": setup.get("seed", 0),
+                 "rounds": setup.get("rounds", 5), "system_prompt": setup.get("system_prompt"),
+                 "role_prompts": setup.get("role_prompts", dict(ROLE_PROMPTS))}
+    return dataclasses.replace(opts, **fill)
+
+
+def run_submission(folder: Path, opts: RunOptions, protocol_from_log: bool = False) -> RunReport:
+    """Generate the transcripts of a submission folder; resumes where an earlier run stopped. With nothing left
+    to play, no backend is made (a finished submission needs no role-player installed)."""
     folder = Path(folder)
-    model, langs = model_under_test(folder, opts)
-    roleplayer = make_backend(opts.roleplayer, opts.roleplayer_sampling, model=opts.roleplayer_model,
-                              api_key_env=opts.roleplayer_key_env, timeout=opts.timeout, max_retries=opts.retries,
-                              threads=opts.threads)
+    opts = resumed(folder, opts, protocol_from_log)
+    langs = list(opts.langs) or list(load_submission_yaml(folder / SUBMISSION_FILE).languages)
     pool = load_cards(opts.card_files, langs)
     cards = [c for lang in langs for c in select_cards(pool, lang, opts.topics or None, opts.sample, opts.seed)]
     if not cards:
         raise InputError([Problem(folder, None, None, f"no role cards for {langs} and topics {opts.topics or TOPICS}")])
+    outputs = [folder / "transcripts" / f"{lang}.jsonl" for lang in langs]
+    if not opts.restart and {dialogue_id(c) for c in cards} <= finished_ids(outputs):
+        return RunReport(uuid.uuid4().hex[:12], len(cards), skipped=len(cards))
+    model, _ = model_under_test(folder, opts)
+    roleplayer = make_backend(opts.roleplayer or DEFAULT_ROLEPLAYER,
+                              Sampling(opts.roleplayer_temperature or 0.0, opts.roleplayer_max_tokens or 256),  # set by resumed
+                              model=opts.roleplayer_model, api_key_env=opts.roleplayer_key_env, timeout=opts.timeout,
+                              max_retries=opts.retries, threads=opts.threads)
     protocol = DialogueSetup(rounds=opts.rounds, seed=opts.seed, system_prompt=opts.system_prompt,
                              role_prompts=dict(opts.role_prompts))
     settings = {
@@ -58,32 +91,41 @@ def run_submission(folder: Path, opts: RunOptions) -> RunReport:
                   "topics": opts.topics or list(TOPICS), "sample": opts.sample, "seed": opts.seed, "count": len(cards)},
         "concurrency": opts.concurrency, "versions": versions(),
     }
-    refuse_mixing(folder, RUNS_FILE, settings, [folder / "transcripts" / f"{lang}.jsonl" for lang in langs], opts.restart)
+    refuse_mixing(folder, RUNS_FILE, settings, outputs, opts.restart)
     return asyncio.run(_run(cards, folder, roleplayer, model, protocol, opts.concurrency, settings))
 
 
 async def _run(cards: list[RoleCard], folder: Path, roleplayer: ChatBackend, model: ChatBackend, protocol: DialogueSetup,
                concurrency: int, settings: dict[str, Any]) -> RunReport:
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("[red]{task.fields[failed]} failed"), TextColumn("{task.fields[rate]}"),
-                  TimeElapsedColumn(), console=err, disable=not err.is_terminal) as bar:
-        task = bar.add_task("dialogues", total=len(cards), failed=0, rate="")
-        clock = {"t0": time.monotonic(), "new": 0, "failed": 0}
-
-        def on_start(total: int, skipped: int) -> None:
-            bar.update(task, completed=skipped)
-
-        def on_done(ok: bool) -> None:
-            clock["new" if ok else "failed"] += 1
-            per_min = 60 * clock["new"] / max(time.monotonic() - clock["t0"], 1e-9)
-            bar.update(task, advance=1, failed=clock["failed"], rate=f"{per_min:.1f} dialogues/min")
-
+    with progress("dialogues", len(cards)) as advance:
         try:
             return await run_dialogues(cards, folder, roleplayer, model, protocol, concurrency=concurrency,
-                                       settings=settings, on_start=on_start, on_done=on_done)
+                                       settings=settings, on_start=lambda total, skipped: advance(skipped),
+                                       on_done=lambda ok: advance(1))
         finally:
             await roleplayer.aclose()
             await model.aclose()
+
+
+def roleplayer_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """The role-player and transport options `run` and `build` share (build passes them to every endpoint run)."""
+    for option in reversed([
+        click.option("--roleplayer", help="local:NAME|PATH, or comma-separated base URLs of an OpenAI-compatible server "
+                     f"(e.g. ESC-Role on vLLM) [default: the last run's, else {DEFAULT_ROLEPLAYER}]."),
+        click.option("--roleplayer-model", help="Model name to request from the role-player endpoint."),
+        click.option("--roleplayer-key-env", help="Environment variable holding the role-player endpoint's API key."),
+        click.option("--roleplayer-temperature", type=float, help="[default: the last run's, else 0.7]"),
+        click.option("--roleplayer-max-tokens", type=click.IntRange(1), help="[default: the last run's, else 256]"),
+        click.option("--concurrency", type=click.IntRange(1), default=16, show_default=True, help="Dialogues played at once."),
+        click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds per request."),
+        click.option("--retries", type=click.IntRange(0), default=5, show_default=True,
+                     help="Retries per request (429/5xx/network)."),
+        click.option("--threads", type=click.IntRange(1), default=1, show_default=True, help="Torch threads of local models."),
+    ]):
+        command = option(command)
+    return command
+
+
 
 
 @click.command("run")
@@ -96,13 +138,7 @@ async def _run(cards: list[RoleCard], folder: Path, roleplayer: ChatBackend, mod
 @click.option("--sample", type=click.IntRange(1), help="Cards drawn per language, seeded [default: all].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Card sample and per-request sampling seed.")
 @click.option("--rounds", type=click.IntRange(1), default=5, show_default=True)
-@click.option("--concurrency", type=click.IntRange(1), default=16, show_default=True, help="Dialogues played at once.")
-@click.option("--roleplayer", default=DEFAULT_ROLEPLAYER, show_default=True,
-              help="local:NAME|PATH, or comma-separated base URLs of an OpenAI-compatible server (e.g. ESC-Role on vLLM).")
-@click.option("--roleplayer-model", help="Model name to request from the role-player endpoint.")
-@click.option("--roleplayer-key-env", help="Environment variable holding the role-player endpoint's API key.")
-@click.option("--roleplayer-temperature", type=float, default=0.7, show_default=True)
-@click.option("--roleplayer-max-tokens", type=click.IntRange(1), default=256, show_default=True)
+@roleplayer_options
 @click.option("--model", help="Model under test instead of the submission's endpoint: local:NAME|PATH or base URLs.")
 @click.option("--model-name", help="Model name to request when --model is a URL.")
 @click.option("--model-key-env", help="Environment variable holding the --model endpoint's API key.")
@@ -110,30 +146,22 @@ async def _run(cards: list[RoleCard], folder: Path, roleplayer: ChatBackend, mod
 @click.option("--max-tokens", type=click.IntRange(1), help="Override the model under test's max_tokens.")
 @click.option("--system-prompt", default=DEFAULT_SYSTEM_PROMPT, show_default=True,
               help="System prompt of the model under test ('' for none).")
-@click.option("--timeout", type=float, default=120.0, show_default=True, help="Seconds per request.")
-@click.option("--retries", type=click.IntRange(0), default=5, show_default=True, help="Retries per request (429/5xx/network).")
-@click.option("--threads", type=click.IntRange(1), default=1, show_default=True, help="Torch threads of local models.")
 @click.option("--restart", is_flag=True, help="Set existing transcripts aside (*.bak) and start over.")
 @click.option("--role-prompt", "role_prompt_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help='The role-player\'s instructions as JSON {"en": ..., "zh": ...} with {card}, e.g. ESC-Eval\'s original text.')
 def run(submission: Path, card_files: tuple[Path, ...], langs: tuple[Lang, ...], topics: tuple[Topic, ...],
-        sample: int | None, seed: int, rounds: int, concurrency: int, roleplayer: str, roleplayer_model: str | None,
-        roleplayer_key_env: str | None, roleplayer_temperature: float, roleplayer_max_tokens: int, model: str | None,
-        model_name: str | None, model_key_env: str | None, temperature: float | None, max_tokens: int | None,
-        system_prompt: str, timeout: float, retries: int, threads: int, restart: bool,
-        role_prompt_file: Path | None) -> None:
+        sample: int | None, seed: int, rounds: int, model: str | None, model_name: str | None, model_key_env: str | None,
+        temperature: float | None, max_tokens: int | None, system_prompt: str, restart: bool,
+        role_prompt_file: Path | None, **roleplayer: Any) -> None:
     """Play ESC-Eval role-play dialogues with the submission's model and write transcripts/<lang>.jsonl.
 
     Finished dialogues are kept: run again after a crash or failures and only the rest is played.
     Exits 1 if some dialogues failed.
     """
-    opts = RunOptions(langs=list(langs), seed=seed, concurrency=concurrency, model=model, model_name=model_name,
-                      model_key_env=model_key_env, model_temperature=temperature, model_max_tokens=max_tokens,
-                      timeout=timeout, retries=retries, threads=threads, restart=restart, card_files=list(card_files),
-                      topics=list(topics), sample=sample, rounds=rounds, roleplayer=roleplayer,
-                      roleplayer_model=roleplayer_model, roleplayer_key_env=roleplayer_key_env,
-                      roleplayer_sampling=Sampling(roleplayer_temperature, roleplayer_max_tokens),
-                      system_prompt=system_prompt or None)
+    opts = RunOptions(langs=list(langs), seed=seed, model=model, model_name=model_name, model_key_env=model_key_env,
+                      model_temperature=temperature, model_max_tokens=max_tokens, restart=restart,
+                      card_files=list(card_files), topics=list(topics), sample=sample, rounds=rounds,
+                      system_prompt=system_prompt or None, **roleplayer)
     if role_prompt_file:
         prompts = json.loads(role_prompt_file.read_text(encoding="utf-8"))
         if not isinstance(prompts, dict) or not all(isinstance(v, str) and "{card}" in v for v in prompts.values()):

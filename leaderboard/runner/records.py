@@ -186,6 +186,18 @@ def _log(path: Path, record: dict[str, Any]) -> None:
         fh.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
+def finished_ids(paths: list[Path]) -> set[str]:
+    """Ids already in these record files, read without locking them (a torn or bad line is TranscriptFile.open's to report)."""
+    ids: set[str] = set()
+    for path in paths:
+        for raw in path.read_text(encoding="utf-8").splitlines() if path.is_file() else []:
+            try:
+                ids.add(json.loads(raw)["id"])
+            except (json.JSONDecodeError, KeyError, TypeError):
+                continue
+    return ids
+
+
 def last_settings(path: Path) -> dict[str, Any] | None:
     """Settings of the latest run recorded in a runs log, to refuse mixing records of different setups."""
     if not path.exists():

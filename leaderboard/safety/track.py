@@ -25,7 +25,7 @@ from leaderboard.safety.run import RUNS_FILE
 from leaderboard.site.render import TrackSite
 from leaderboard.site.safety import render_safety
 from leaderboard.stats import Estimate
-from leaderboard.store import Score, Store, Unit
+from leaderboard.store import Coverage, Score, Store, Unit
 from leaderboard.submission import LoadedSubmission, SafetyResponse
 from leaderboard.tracks import Judge, Track
 
@@ -131,6 +131,12 @@ class SafetyTrack(Track):
 
     def digests(self, sub: LoadedSubmission) -> list[str]:
         return [f"{r.record.id}\t{response_digest(r)}" for r in sub.responses]
+
+    def coverage(self, sub: LoadedSubmission) -> Coverage:
+        """Per declared language: the prompts answered, of the prompt set's prompts in that language."""
+        answered = {r.record.id for r in sub.responses}
+        return {lang: (sum(i.id in answered for i in items), len(items))
+                for lang in sub.meta.languages for items in [self.prompts.select(langs=[lang])]}
 
     def protocol_hash(self) -> str:
         body = "\n".join(f"{i.id}\t{i.dimension}\t{i.lang}\t{i.prompt}\t{i.image}\t{i.answer}" for i in self.prompts.items.values())

@@ -98,7 +98,9 @@ def render_site(boards: Sequence[tuple[Track, Board]], store: Store, docs_dir: P
         "built_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
     languages = sorted({l for _, b in boards for l in b.languages}, key=lambda l: (l != "en", l))
+    partial = {model: {track.name: short for track, board in boards if (short := board.partial(model))} for model in submissions}
     common = {
+        "partial": {model: tracks for model, tracks in partial.items() if tracks},
         "names": names, "submissions": submissions, "language_names": LANGUAGE_NAMES, "languages": languages,
         "language_labels": [LANGUAGE_NAMES[l] for l in languages], "data_version": data_version,
         "built_at": stamp["built_at"], "origins": {k: origin(s["kind"]) for k, s in submissions.items()},
