@@ -148,7 +148,8 @@ HOSTILE = {
     "HTML in license": (lambda f: set_meta(f, license="<b>MIT</b>"), "must be plain text"),
     "HTML in notes": (lambda f: set_meta(f, notes="<iframe src=//evil>"), "must be plain text"),
     "script URL": (lambda f: set_meta(f, model_link="javascript:alert(1)"), "URL"),
-    "secret in file": (lambda f: set_meta(f, api_key="sk-live-123"), "Extra inputs are not permitted"),
+    # the credentials scan runs first and names the field, never the value (asserted below for every attack)
+    "secret in file": (lambda f: set_meta(f, api_key="sk-live-123"), "api_key: this looks like a secret: remove it and rotate it"),
     "duplicate ids": (duplicate_ids, "duplicate id"),
     "duplicated dialogue": (duplicated_dialogue, "the same dialogue as"),
     "too few rounds": (too_few_rounds, "rounds; the protocol has 5"),
@@ -173,6 +174,7 @@ def test_hostile_submission_is_refused_and_nothing_changes(project: Path, tiny_b
     with pytest.raises(InputError) as caught:
         build(config(project, tiny_bundle))
     assert any(message in str(p) for p in caught.value.problems), str(caught.value)
+    assert "sk-live-123" not in str(caught.value)
 
     with duckdb.connect(str(store), read_only=True) as db:
         assert db.execute("SELECT submission_id, transcript_set_hash FROM submissions").fetchall() == before

@@ -14,11 +14,11 @@ import click
 
 from judge.console import progress
 from judge.errors import InputError, Problem
-from leaderboard.runner.backends import BackendError, ChatBackend, Sampling, make_backend
+from leaderboard.runner.backends import BackendError, ChatBackend, Sampling, describe_backend, make_backend
 from leaderboard.esc.rolecards import LANGS, TOPICS, Lang, RoleCard, Topic, load_cards, select_cards
 from leaderboard.esc.roleplay import (DEFAULT_SYSTEM_PROMPT, ROLE_PROMPTS, RUNS_FILE, DialogueSetup, dialogue_id,
                                       run_dialogues)
-from leaderboard.runner.model import ModelOptions, finish, model_under_test, versions
+from leaderboard.runner.model import ModelOptions, finish, model_spec, versions
 from leaderboard.runner.records import RunReport, finished_ids, last_settings, refuse_mixing
 from leaderboard.submission import SUBMISSION_FILE, load_submission_yaml
 
@@ -76,22 +76,28 @@ def run_submission(folder: Path, opts: RunOptions, protocol_from_log: bool = Fal
     if not cards:
         raise InputError([Problem(folder, None, None, f"no role cards for {langs} and topics {opts.topics or TOPICS}")])
     outputs = [folder / "transcripts" / f"{lang}.jsonl" for lang in langs]
-    if not opts.restart and {dialogue_id(c) for c in cards} <= finished_ids(outputs):
-        return RunReport(uuid.uuid4().hex[:12], len(cards), skipped=len(cards))
-    model, _ = model_under_test(folder, opts)
-    roleplayer = make_backend(opts.roleplayer or DEFAULT_ROLEPLAYER,
-                              Sampling(opts.roleplayer_temperature or 0.0, opts.roleplayer_max_tokens or 256),  # set by resumed
-                              model=opts.roleplayer_model, api_key_env=opts.roleplayer_key_env, timeout=opts.timeout,
-                              max_retries=opts.retries, threads=opts.threads)
+    model_ref, model_sampling, model_how, _ = model_spec(folder, opts)
+    player_spec = opts.roleplayer or DEFAULT_ROLEPLAYER
+    player_sampling = Sampling(opts.roleplayer_temperature or 0.0, opts.roleplayer_max_tokens or 256)  # set by resumed
+    player_how = {"model": opts.roleplayer_model, "api_key_env": opts.roleplayer_key_env, "timeout": opts.timeout,
+                  "max_retries": opts.retries, "threads": opts.threads}
     protocol = DialogueSetup(rounds=opts.rounds, seed=opts.seed, system_prompt=opts.system_prompt,
                              role_prompts=dict(opts.role_prompts))
     settings = {
-        "roleplayer": roleplayer.describe(), "model": model.describe(), "protocol": asdict(protocol),
+        "roleplayer": describe_backend(player_spec, player_sampling, **player_how),
+        "model": describe_backend(model_ref, model_sampling, **model_how), "protocol": asdict(protocol),
         "cards": {"files": [str(p) for p in opts.card_files] or "embedded", "langs": langs,
                   "topics": opts.topics or list(TOPICS), "sample": opts.sample, "seed": opts.seed, "count": len(cards)},
         "concurrency": opts.concurrency, "versions": versions(),
     }
-    refuse_mixing(folder, RUNS_FILE, settings, outputs, opts.restart)
+    if not opts.restart:  # other settings are refused even when nothing is left to play
+        refuse_mixing(folder, RUNS_FILE, settings, outputs, restart=False)
+        if {dialogue_id(c) for c in cards} <= finished_ids(outputs):
+            return RunReport(uuid.uuid4().hex[:12], len(cards), skipped=len(cards))
+    model = make_backend(model_ref, model_sampling, **model_how)
+    roleplayer = make_backend(player_spec, player_sampling, **player_how)
+    if opts.restart:  # set the old records aside only once both backends could be made
+        refuse_mixing(folder, RUNS_FILE, settings, outputs, restart=True)
     return asyncio.run(_run(cards, folder, roleplayer, model, protocol, opts.concurrency, settings))
 
 

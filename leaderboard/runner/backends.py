@@ -101,8 +101,8 @@ class OpenAIBackend:
         raise BackendError(f"every base URL failed after {self.max_retries} retries: " + " | ".join(errors))
 
     def describe(self) -> dict[str, Any]:
-        return {"kind": "openai", "model": self.model, "base_urls": self.base_urls, "timeout": self.timeout,
-                "max_retries": self.max_retries, **vars(self.sampling)}
+        return describe_backend(",".join(self.base_urls), self.sampling, model=self.model, timeout=self.timeout,
+                                max_retries=self.max_retries)
 
     async def aclose(self) -> None:
         for client in self._clients:
@@ -206,12 +206,29 @@ class LocalBackend:
             return await asyncio.to_thread(self._generate, messages, seed)
 
     def describe(self) -> dict[str, Any]:
-        builtin = BUILTIN_MODELS.get(self.ref)
-        return {"kind": "local", "model": self.ref, "weights": builtin.description if builtin else str(self.folder),
-                "gguf_file": self.gguf_file, "threads": self.threads, "top_p": 0.95, **vars(self.sampling)}
+        return describe_backend(LOCAL_PREFIX + self.ref, self.sampling, threads=self.threads)
 
     async def aclose(self) -> None:
         self._model = self._tokenizer = None
+
+
+def describe_backend(spec: str, sampling: Sampling, *, model: str | None = None, api_key_env: str | None = None,
+                     timeout: float = 120.0, max_retries: int = 5, threads: int = 1) -> dict[str, Any]:
+    """What make_backend(same arguments).describe() says, without making the backend: no client, no built-in
+    model package, no API key needed (so a finished run's settings can be checked on any machine)."""
+    if spec.startswith(LOCAL_PREFIX):
+        ref = spec[len(LOCAL_PREFIX):]
+        builtin = BUILTIN_MODELS.get(ref)
+        if builtin:
+            weights, gguf_file = builtin.description, builtin.gguf_file
+        else:
+            folder, gguf_file = resolve_local_model(ref)
+            weights = str(folder)
+        return {"kind": "local", "model": ref, "weights": weights, "gguf_file": gguf_file, "threads": threads,
+                "top_p": 0.95, **vars(sampling)}
+    urls = [u.strip().rstrip("/") for u in spec.split(",") if u.strip()]
+    return {"kind": "openai", "model": model, "base_urls": urls, "timeout": timeout, "max_retries": max_retries,
+            **vars(sampling)}
 
 
 def make_backend(spec: str, sampling: Sampling, *, model: str | None = None, api_key_env: str | None = None,

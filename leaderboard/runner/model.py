@@ -6,6 +6,7 @@ import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 from judge.console import say
 from judge.errors import InputError, Problem
@@ -42,22 +43,26 @@ def versions() -> dict[str, str | None]:
     return found
 
 
-def model_under_test(folder: Path, opts: ModelOptions) -> tuple[ChatBackend, list[str]]:
+def model_spec(folder: Path, opts: ModelOptions) -> tuple[str, Sampling, dict[str, Any], list[str]]:
+    """The model under test as make_backend's (and describe_backend's) arguments, and the languages to run."""
     sub = load_submission_yaml(folder / SUBMISSION_FILE)
     if opts.model:
         sampling = Sampling(0.7 if opts.model_temperature is None else opts.model_temperature, opts.model_max_tokens or 512)
-        backend = make_backend(opts.model, sampling, model=opts.model_name, api_key_env=opts.model_key_env,
-                               timeout=opts.timeout, max_retries=opts.retries, threads=opts.threads)
+        spec, how = opts.model, {"model": opts.model_name, "api_key_env": opts.model_key_env, "threads": opts.threads}
     elif sub.endpoint is not None:
         ep = sub.endpoint
         sampling = Sampling(ep.temperature if opts.model_temperature is None else opts.model_temperature,
                             opts.model_max_tokens or ep.max_tokens)
-        backend = make_backend(",".join(str(u) for u in ep.base_urls), sampling, model=ep.model,
-                               api_key_env=ep.api_key_env, timeout=opts.timeout, max_retries=opts.retries)
+        spec, how = ",".join(str(u) for u in ep.base_urls), {"model": ep.model, "api_key_env": ep.api_key_env}
     else:
         raise InputError([Problem(folder / SUBMISSION_FILE, None, "endpoint",
                                   "no endpoint to run: add one (kind: endpoint) or pass --model")])
-    return backend, list(opts.langs or sub.languages)
+    return spec, sampling, {**how, "timeout": opts.timeout, "max_retries": opts.retries}, list(opts.langs or sub.languages)
+
+
+def model_under_test(folder: Path, opts: ModelOptions) -> tuple[ChatBackend, list[str]]:
+    spec, sampling, how, langs = model_spec(folder, opts)
+    return make_backend(spec, sampling, **how), langs
 
 
 def finish(report: RunReport, what: str, out: Path) -> None:
