@@ -13,6 +13,8 @@ import pytest
 import yaml
 
 from conftest import ROOT, make_submission
+from leaderboard.esc.run import DEFAULT_ROLEPLAYER
+from leaderboard.runner.backends import Sampling, describe_backend
 from leaderboard.store import Store
 from roleplay_support import openai_server, write_cards, write_submission
 
@@ -30,22 +32,26 @@ def build_args(project: Path, bundle: Path, *extra: str) -> list[str]:
             "--mkdocs-config", str(project / "mkdocs.yml"), "--judge", str(bundle), "--allow-test-judge", *extra]
 
 
-SECRETS = {
-    "openai key in notes": ("submission.yaml", "notes", "notes: |\n  my key sk-proj-4fQx9Lm2ZpR7tV1wYb8KcD3eHs6NjU0aGi5Ok9Pl2Qm7Rn\n"),
-    "aws key in notes": ("submission.yaml", "notes", "notes: |\n  deploy with AKIAIOSFODNN7EXAMPLF please\n"),
-    "github token in notes": ("submission.yaml", "notes", "notes: |\n  ghp_1a2B3c4D5e6F7g8H9i0J1k2L3m4N5o6P7q8R\n"),
+SECRETS = {  # kind -> (file, field, planted text, the secret part that must never be echoed)
+    "openai key in notes": ("submission.yaml", "notes", "notes: |\n  my key sk-proj-4fQx9Lm2ZpR7tV1wYb8KcD3eHs6NjU0aGi5Ok9Pl2Qm7Rn\n",
+                            "4fQx9Lm2ZpR7"),
+    "aws key in notes": ("submission.yaml", "notes", "notes: |\n  deploy with AKIAIOSFODNN7EXAMPLF please\n", "IOSFODNN7"),
+    "github token in notes": ("submission.yaml", "notes", "notes: |\n  ghp_1a2B3c4D5e6F7g8H9i0J1k2L3m4N5o6P7q8R\n",
+                              "1a2B3c4D5e6F"),
     "private key in a transcript": ("transcripts/en.jsonl", "messages[1].content",
-                                    "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1x\n-----END RSA PRIVATE KEY-----"),
+                                    "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA1x\n-----END RSA PRIVATE KEY-----",
+                                    "MIIEpAIBAAKCAQEA1x"),
     "bearer token in a transcript": ("transcripts/en.jsonl", "messages[1].content",
-                                     "my curl: -H 'Authorization: Bearer 8f4Kq2ZxT9mLw3RbV7nYc1HsJ6dPe0Ua5GiXo4QtNr'"),
+                                     "my curl: -H 'Authorization: Bearer 8f4Kq2ZxT9mLw3RbV7nYc1HsJ6dPe0Ua5GiXo4QtNr'",
+                                     "8f4Kq2ZxT9mL"),
     "bare token in a transcript": ("transcripts/en.jsonl", "messages[1].content",
-                                   "the token is 8f4Kq2ZxT9mLw3RbV7nYc1HsJ6dPe0Ua5GiXo4QtNr ok?"),
+                                   "the token is 8f4Kq2ZxT9mLw3RbV7nYc1HsJ6dPe0Ua5GiXo4QtNr ok?", "8f4Kq2ZxT9mL"),
 }
 
 
 @pytest.mark.parametrize("kind", SECRETS)
 def test_a_planted_secret_is_refused_and_nothing_is_stored(project: Path, tiny_bundle: Path, kind: str) -> None:
-    file, field, text = SECRETS[kind]
+    file, field, text, secret = SECRETS[kind]
     folder = make_submission(project / "submissions", "acme__leaky", n=2)
     if file == "submission.yaml":
         with (folder / file).open("a") as fh:
@@ -61,7 +67,7 @@ def test_a_planted_secret_is_refused_and_nothing_is_stored(project: Path, tiny_b
     assert done.returncode == 2, done.stderr
     assert any(f"{folder / file}:{n}: {field}: this looks like a secret: remove it and rotate it" in done.stderr
                for n in (line, line + 1)), done.stderr  # the key's line, or the line of the block holding it
-    assert "sk-proj" not in done.stderr and "8f4Kq2" not in done.stderr  # the secret itself is never echoed
+    assert secret not in done.stderr  # the secret itself is never echoed
     assert not (project / "build/lb.duckdb").exists() and not (project / "build/site").exists()
 
 
@@ -109,9 +115,15 @@ def test_finished_endpoint_submission_builds_without_a_role_player(project: Path
         played = leaderboard("run", str(folder), "--cards", str(cards), "--roleplayer", url, "--roleplayer-model", "esc-role")
         assert played.returncode == 0, played.stderr
     assert "dialogues: 0/3 after" in played.stderr and "dialogues: 3/3 after" in played.stderr  # plain progress lines
+    # as played with the built-in local role-player (run's default) on a machine that has it; this one has not
+    log = folder / "roleplay-runs.jsonl"
+    lines = [json.loads(raw) for raw in log.read_text().splitlines()]
+    lines[0]["settings"]["roleplayer"] = describe_backend(DEFAULT_ROLEPLAYER, Sampling(0.7, 256))
+    log.write_text("".join(json.dumps(line) + "\n" for line in lines))
     done = leaderboard(*build_args(project, tiny_bundle, "--role-cards", str(cards), "--no-site"))
     assert done.returncode == 0, done.stderr
     assert "judging acme__served: 3/3" in done.stderr
+    assert "dialogues:" not in done.stderr and [json.loads(raw) for raw in log.read_text().splitlines()] == lines  # nothing played
     with Store(project / "build/lb.duckdb", read_only=True) as store:
         assert store.coverage("esc") == {"acme__served": {"en": (3, 3)}}
 

@@ -67,7 +67,9 @@ def test_other_settings_are_not_mixed_into_one_file(tmp_path: Path) -> None:
         sub = write_submission(tmp_path / "org__model", [model])
         base = [str(sub), "--cards", str(cards), "--rounds", "1", "--roleplayer", model, "--roleplayer-model", "x"]
         assert run_cli(*base).returncode == 0
-        refused = run_cli(*base, "--seed", "9")
+        again = run_cli(*base)  # same settings, nothing left: all done
+        assert again.returncode == 0 and "0 dialogues played, 2 already done" in again.stderr, again.stderr
+        refused = run_cli(*base, "--seed", "9")  # refused even with nothing left to play
         assert refused.returncode == 2 and "--restart" in refused.stderr
         restarted = run_cli(*base, "--seed", "9", "--restart")
         assert restarted.returncode == 0, restarted.stderr
