@@ -18,6 +18,7 @@ from safetensors.torch import save_file
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, LlamaForSequenceClassification, RobertaConfig, RobertaModel
 
+import judge.console as console
 import judge.prompt_runtime as prompt_runtime
 from judge.bundle import JudgeBundle
 from judge.errors import InputError
@@ -125,7 +126,7 @@ def test_export_refuses_prompts_longer_than_the_window(esc_rank: dict, tmp_path:
 
 def test_cpu_time_warning_states_the_estimate(esc_rank: dict, monkeypatch: pytest.MonkeyPatch) -> None:
     sink = io.StringIO()
-    monkeypatch.setattr(prompt_runtime, "err", Console(file=sink, width=300))
+    monkeypatch.setattr(console, "err", Console(file=sink, width=300))
     monkeypatch.setattr(prompt_runtime, "WARN_AFTER_SECONDS", 0.0)
     prompt_runtime.PromptJudge(esc_rank["bundle"], ["CPUExecutionProvider"]).score_transcripts([transcript(0, "en")])
     assert "runs on the CPU" in sink.getvalue() and "2 FLOPs per parameter and token" in sink.getvalue()
@@ -377,7 +378,7 @@ def test_guardrank_scores_safety_items_routed_per_dimension_as_torch(guardrank: 
     items = example_items()
     assert {d for d, _, _ in items} == {"privacy", "bias", "toxicity", "hallucination", "legality"} and len(items) > 100
     sink = io.StringIO()
-    monkeypatch.setattr(prompt_runtime, "err", Console(file=sink, width=400))
+    monkeypatch.setattr(console, "err", Console(file=sink, width=400))
     monkeypatch.setattr(prompt_runtime, "WARN_AFTER_SECONDS", 0.0)
     scores = SafetyScorer(judge, ["CPUExecutionProvider"]).score(items)
     warning = sink.getvalue()  # one estimate before anything runs, over both models
