@@ -255,6 +255,9 @@ def info(judge_name: str | None, as_json: bool) -> None:
     for dimension, folder in (manifest.get(ROUTES) or {}).items():
         click.echo(f"  {dimension}: scored by the bundle {folder} beside this one")
     click.echo(f"base: {manifest['base']}\nlicense: {manifest['license']}")
+    if manifest.get("quantization"):
+        q = manifest["quantization"]
+        click.echo(f"quantization: {q['scheme']} ({q['description']}); batch-independent: {'yes' if q['batch_independent'] else 'no'}")
     for item in manifest["training_data"]:
         click.echo(f"  trained on: {item.get('name')} ({item.get('license', '?')})")
     held_out = {k: v for k, v in ((manifest.get("metrics") or {}).get("held_out") or {}).items() if isinstance(v, dict)}
@@ -264,11 +267,24 @@ def info(judge_name: str | None, as_json: bool) -> None:
         for name in columns[0]:
             table.add_row(name, *(_fmt(c.get(name)) for c in columns))
         show(table)
+    suite = (held_out.get("int8") or {}).get("discrimination")
+    if suite:
+        groups = list(suite["dialogues"])
+        table = Table("kind (dimension it should hurt)", *(f"{g} (n={suite['dialogues'][g]})" for g in groups),
+                      title=f"real > degraded, share of dialogues on overall / on the dimension ({suite['split']} split)",
+                      title_justify="left")
+        for kind, per in suite["kinds"].items():
+            t = per["targets"]
+            table.add_row(f"{kind} ({t})", *(f"{per[g]['overall']['share']:.0%} / {per[g][t]['share']:.0%}" if g in per else ""
+                                             for g in groups))
+        show(table)
 
 
 def _scalars(metrics: dict, prefix: str = ""):
     """(dotted name, value) for every number and [low, high] interval in nested metrics; score distributions are left out."""
     for key, value in metrics.items():
+        if key == "discrimination":  # a table of its own
+            continue
         if isinstance(value, dict):
             yield from _scalars(value, f"{prefix}{key}.")
         elif (isinstance(value, (int, float)) and not isinstance(value, bool)) or key.endswith("ci95"):

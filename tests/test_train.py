@@ -27,6 +27,8 @@ def test_shipped_int8_matches_fp32_reference(name: str) -> None:
     judge = OnnxJudge(bundle, providers=["CPUExecutionProvider"])
     _, expected = label_scores(judge.predict(items), [d.labels for d in bundle.manifest.dimensions])
     assert np.allclose(expected, check["int8_expected"], atol=1e-3), "the int8 bundle changed since export"
+    if name == "guard-lite" and "fp32_expected" not in check:
+        pytest.skip("guard-lite 1.1 refitted its heads on the shipped int8 encoder; its fp32 encoder is not kept (card)")
     assert np.abs(expected - np.asarray(check["fp32_expected"])).max() <= TOLERANCE
 
 

@@ -19,8 +19,9 @@ from judge.export import FILES, export_bundle, export_window_encoder
 from judge.train.features import encode_items
 from judge.train.features import windows as feature_windows
 from judge.train.recipe import (DEGRADED_PER_KIND, GRADED_DIMS, RECIPES, Recipe, degraded_sessions, esc_segments, esc_targets, fit_heads,
-                                harm_boundary_shift, llm_groups, pool_groups, safety_segments, safety_targets, save_heads,
-                                train_safety_items)
+                                fit_safety_heads, harm_boundary_shift, llm_groups, pool_groups, safety_segments, safety_targets,
+                                save_heads, train_safety_items)
+from judge.train.stance import WARNING_TRAIN, load_written
 from judge.train.vocab import kept_ids, prune_embeddings, prune_tokenizer, shared_texts, wordfreq_texts
 from judge.train.fit import pool_items
 
@@ -114,13 +115,16 @@ def train(recipe: Recipe, out: Path, cache: Path, seed: int, threads: int, smoke
         zh = limit(D.load_written_zh(D.ZH_TRAIN, "zh-train"), n)
         fs, os_ = cached_features("safety-train", recipe, encoder, [safety_segments(i, recipe.template) for i in safety_train], cache, threads, log)
         fz, oz = cached_features("zh-train", recipe, encoder, [safety_segments(i, recipe.template) for i in zh], cache, threads, log)
-        x = np.concatenate([pool_items(fs, os_, len(safety_train)), pool_items(fz, oz, len(zh))])
-        safety_items = safety_train + zh
+        warnings = limit(load_written(WARNING_TRAIN, "warning-train", "written"), n)
+        fw, ow = cached_features("warning-train", recipe, encoder, [safety_segments(i, recipe.template) for i in warnings], cache,
+                                 threads, log)
+        x = np.concatenate([pool_items(fs, os_, len(safety_train)), pool_items(fz, oz, len(zh)), pool_items(fw, ow, len(warnings))])
+        safety_items = safety_train + zh + warnings
         keys = [i.key for i in safety_items]
         train_rows = np.ones(len(keys), dtype=bool)
         targets = safety_targets(safety_items)
     targets = {d: replace(t, w=np.where(train_rows, t.w, 0.0)) for d, t in targets.items()}
-    weight, bias, info = fit_heads(x, targets, keys, recipe.dims, seed)
+    weight, bias, info = (fit_heads if recipe.track == "esc" else fit_safety_heads)(x, targets, keys, recipe.dims, seed)
     if recipe.track == "safety":
         shift = harm_boundary_shift(x, targets, keys, safety_items, {d: info[d]["alpha"] for d in recipe.dims}, seed)
         bias[[recipe.dims.index(d) for d in GRADED_DIMS]] += shift
@@ -219,7 +223,15 @@ TRAINING_DATA = {
         {"name": "XSTest", "license": "CC BY 4.0", "url": "https://github.com/paul-rottger/exaggerated-safety"},
         {"name": "GPTFuzz", "license": "MIT", "url": "https://github.com/sherdencooper/GPTFuzz"},
         {"name": "Chinese safety pairs written for this project (judge/train/zh_safety_train.jsonl)", "license": "Apache-2.0", "url": ""},
+        {"name": "English and Chinese warning pairs written for this project (judge/train/warning_train.jsonl)", "license": "Apache-2.0",
+         "url": ""},
     ],
+}
+
+
+SCHEMES = {  # judge.train.quantize; either way every window is encoded alone on a CPU (judge.runtime), so no scale is shared
+    "weights": "int8 weights, per output column; activations and arithmetic in float32",
+    "smoothed": "int8 weights (SmoothQuant-rescaled) and int8 activations, one scale per window",
 }
 
 
@@ -228,18 +240,20 @@ def manifest_fields(recipe: Recipe, extra: dict) -> dict:
 
     fields = {
         "name": recipe.name,
-        "version": "1.0.0",
+        "version": recipe.version,
         "track": recipe.track,
         "test_only": False,
         "description": (
             f"multilingual-e5-small (first {recipe.layers} layers, pruned vocabulary, fine-tuned on the safety sets"
-            + (" and EPITOME" if "empathy" in recipe.tune_tasks else "") + ", int8) with ridge heads; "
+            + (" and EPITOME" if "empathy" in recipe.tune_tasks else "")
+            + (" and on real against degraded replies" if "genuine" in recipe.tune_tasks else "") + ", int8) with ridge heads; "
             + ("scores the 7 ESC-Eval dimensions 0-4 from one segment per assistant turn." if recipe.track == "esc"
                else "scores GuardRank's privacy, bias, toxicity, legality 0-3 and hallucination 0/1 for a (prompt, response).")
         ),
         "dimensions": [{"name": d, "labels": list(l)} for d, l in zip(recipe.dims, recipe.labels)],
         "input": {"unit": recipe.unit, "template": recipe.template, "max_tokens": recipe.max_tokens},
         "base": "intfloat/multilingual-e5-small",
+        "quantization": {"scheme": recipe.quantize, "description": SCHEMES[recipe.quantize], "batch_independent": True},
         "training_data": TRAINING_DATA[recipe.track],
         "license": "CC BY-NC-SA 4.0 (inherits the non-commercial terms of its training data)",
         **extra,

@@ -17,6 +17,7 @@ from judge.bundle import JudgeBundle, write_manifest
 TRACKS = click.Choice(["esc", "safety", "all"])
 BUILD = Path("build/judges")
 BUNDLES = Path(__file__).resolve().parents[1] / "bundles"
+CARDS = Path(__file__).resolve().parents[2] / "site" / "judges"  # the judge cards (a checkout's, not an installed package's)
 
 
 def _recipes(track: str):
@@ -103,7 +104,8 @@ def _finite(value):
 @click.option("--reference", type=click.Path(file_okay=False, path_type=Path), default=BUILD,
               help="Folder holding NAME-fp32 reference bundles to compare against.")
 @click.option("--write", is_flag=True, help="Store int8 and fp32 metrics in each bundle's manifest (an fp32 block "
-              "measured before with the same seed stays when there is no reference now).")
+              "measured before with the same seed stays when there is no reference now); with --split test, also write "
+              "the discrimination suite's tables into the judge card (site/judges/NAME.md).")
 def evaluate(bundles: tuple[Path, ...], seed: int, split: str, limit: int | None, reference: Path, write: bool) -> None:
     """Held-out agreement (by dialogue/prompt) of int8 bundles and their fp32 references; for ESC judges also the
     discrimination suite (real against degraded dialogues)."""
@@ -125,3 +127,8 @@ def evaluate(bundles: tuple[Path, ...], seed: int, split: str, limit: int | None
                 result = {**metrics.get(key, {}), **result}
             fields["metrics"] = {**metrics, key: result, "seed": seed}
             write_manifest(folder, fields)
+            card = CARDS / f"{bundle.manifest.name}.md"
+            if split == "test" and "discrimination" in result["int8"] and card.is_file():
+                from judge.train.suite import write_into_card
+
+                write_into_card(card, result["int8"]["discrimination"])

@@ -16,6 +16,8 @@ import numpy as np
 from judge.train import data as D
 from judge.train.degrade import KINDS, TARGET, Degrader, Rounds, training_pool
 from judge.train.fit import Ridge, pool_items
+from judge.train.stance import contrast_ridge
+from judge.train.stance import pick_alpha as pick_stance_alpha
 
 ESC_DIMS = ("fluency", "expression", "empathy", "information", "skill", "humanoid", "overall")
 SAFETY_DIMS = ("privacy", "bias", "toxicity", "hallucination", "legality")
@@ -47,6 +49,7 @@ class Recipe:
     tune_tasks: tuple[str, ...] = TUNE_TASKS
     tune_gptfuzz_per_prompt: int | None = 30
     tune_balance: bool = False
+    version: str = "1.1.0"  # the bundle's version in its manifest
 
 
 ESC = Recipe("esc-lite", "esc", ESC_DIMS, tuple((0, 1, 2, 3, 4) for _ in ESC_DIMS),
@@ -146,6 +149,10 @@ def fit_heads(x: np.ndarray, targets: dict[str, Target], groups: list[str], dims
 
 
 DEGRADED_PER_KIND = 80  # training-side ESConv sessions degraded per kind for the heads
+# Their row weight. On the dev split (heads refitted on cached features), 1 / 0.3 / 0.1 / 0.03 gave `overall` AUC
+# failed vs successful 0.699 / 0.758 / 0.775 / 0.780 and ESConv empathy 0.215 / 0.265 / 0.269 / 0.270, while real >
+# degraded ESConv sessions on `overall` held at 0.90-1.00 for every kind but "repeat" (0.97 / 0.90 / 0.77 / 0.70).
+DEGRADED_WEIGHT = 0.3
 DEGRADED_ALSO = {"dismissive": ("skill",), "ai": ("empathy",), "generic": ("information",), "cut": ("expression",)}
 
 
@@ -193,7 +200,7 @@ def esc_targets(esconv: list[D.EscItem], epitome: list[D.EscItem], n_llm: int, d
     for j, kind in enumerate(degraded):
         i = len(esconv) + len(epitome) + n_llm + j
         for d in ("overall", TARGET[kind]) + DEGRADED_ALSO.get(kind, ()):
-            t[d].y[i], t[d].w[i] = 0.0, 1.0
+            t[d].y[i], t[d].w[i] = 0.0, DEGRADED_WEIGHT
     return t
 
 
@@ -212,12 +219,18 @@ def harmful_balance(items: list[D.SafetyItem]) -> np.ndarray:
     return w
 
 
+STANCE_CONTRAST = 30.0  # weight of the within-prompt objective of the safety heads (judge.train.stance)
+WRITTEN_SOURCES = ("zh", "written")  # pairs written for this project: the Chinese pairs, the warning pairs
+WRITTEN_WEIGHT = 20.0  # their rows' weight: 258 rows among ~8,000, and the only short, casual compliance in English
+# Both chosen on the dev split among contrast 0-100, written weight 1-40 and per-source balance (see the guard-lite card).
+
+
 def safety_targets(items: list[D.SafetyItem]) -> dict[str, Target]:
     """Harm 0-3 for the four graded dimensions, harmful 0/1 for hallucination; matching DNA risk areas weigh 3x,
-    harmful rows are balanced per source (harmful_balance)."""
+    harmful rows are balanced per source (harmful_balance), written pairs weigh WRITTEN_WEIGHT."""
     harm = np.array([it.harm for it in items], dtype=np.float64)
     harmful = np.array([it.harmful for it in items], dtype=np.float64)
-    balance = harmful_balance(items)
+    balance = harmful_balance(items) * np.array([WRITTEN_WEIGHT if it.source in WRITTEN_SOURCES else 1.0 for it in items])
     out = {}
     for dim in SAFETY_DIMS:
         w = np.array([3.0 if dim in np.atleast_1d(RISK_AREA_DIM.get(it.risk_area, ())) else 1.0 for it in items])
@@ -225,11 +238,29 @@ def safety_targets(items: list[D.SafetyItem]) -> dict[str, Target]:
     return out
 
 
+def fit_safety_heads(x: np.ndarray, targets: dict[str, Target], groups: list[str], dims, seed: int,
+                     contrast: float = STANCE_CONTRAST):
+    """Per dimension: ridge on the absolute targets plus the within-prompt contrast (judge.train.stance.contrast_ridge;
+    the groups are prompt keys), its alpha from the inner split of the training side."""
+    weight = np.zeros((x.shape[1], len(dims)), dtype=np.float32)
+    bias = np.zeros(len(dims), dtype=np.float32)
+    keys, inner = np.asarray(groups), inner_split(groups, seed)
+    info = {}
+    for k, dim in enumerate(dims):
+        t = targets[dim]
+        rows = t.w > 0
+        alpha = pick_stance_alpha(x[rows], t.y[rows], t.w[rows], keys[rows], inner[rows], ALPHAS, contrast)
+        head = contrast_ridge(x[rows], t.y[rows], t.w[rows], keys[rows], alpha, contrast)
+        weight[:, k], bias[k] = head.weight, head.bias
+        info[dim] = {"alpha": alpha, "rows": int(rows.sum()), "contrast": contrast}
+    return weight, bias, info
+
+
 HARM_BOUNDARY = 1.5  # an expected value from here on rounds to score 2 or 3: "harmful" by the evaluation rule
 
 
 def harm_boundary_shift(x: np.ndarray, targets: dict[str, Target], groups: list[str], items: list[D.SafetyItem],
-                        alphas: dict[str, float], seed: int) -> float:
+                        alphas: dict[str, float], seed: int, contrast: float = STANCE_CONTRAST) -> float:
     """Offset for the four graded heads that puts the score-2 boundary where it best separates harmful from safe
     answers on the inner split of the training side (mean accuracy over sources); held-out data is never read.
 
@@ -238,11 +269,12 @@ def harm_boundary_shift(x: np.ndarray, targets: dict[str, Target], groups: list[
     inner = inner_split(groups, seed)
     if inner.all() or not inner.any():
         return 0.0
+    keys = np.asarray(groups)
     values = []
     for d in GRADED_DIMS:
         t = targets[d]
         rows = (t.w > 0) & ~inner
-        values.append(Ridge.fit(x[rows], t.y[rows], alphas[d], t.w[rows]).predict(x[inner]))
+        values.append(contrast_ridge(x[rows], t.y[rows], t.w[rows], keys[rows], alphas[d], contrast).predict(x[inner]))
     v = np.max(values, axis=0)
     harmful = np.array([it.harmful for it in items], dtype=bool)[inner]
     source = np.array([it.source for it in items])[inner]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 from scipy.stats import binomtest
@@ -81,6 +82,41 @@ def run_suite(score: Score, dims: list[str], split: str, seed: int, llm: list[Ro
         means = {"real": round(float(x_real[r_idx, overall].mean()), 3)}
         for kind in TARGET:
             j_idx = [j for j, (r, k, _) in enumerate(copies) if k == kind and r in r_idx]
-            means[kind] = round(float(x_bad[j_idx, overall].mean()), 3)
+            if j_idx:
+                means[kind] = round(float(x_bad[j_idx, overall].mean()), 3)
         out["llm_mean_overall"][lang] = means
     return out
+
+
+GROUPS = {"esconv": "ESConv sessions", "epitome": "EPITOME pairs", "llm-en": "LLM, en", "llm-zh": "LLM, zh"}
+CARD_START, CARD_END = "<!-- discrimination suite: written by judge eval --write --split test -->", "<!-- end of discrimination suite -->"
+
+
+def pct(cell: dict) -> str:
+    return f"{100 * cell['share']:.0f}%"
+
+
+def markdown(result: dict) -> str:
+    """The suite as the judge card's tables: per kind and group, real > degraded on overall / on the targeted dimension."""
+    n = result["dialogues"]
+    groups = [g for g in GROUPS if g in n]
+    lines = ["| kind (dimension it should hurt) | " + " | ".join(f"{GROUPS[g]} (n = {n[g]})" for g in groups)
+             + " | all English, overall (95% CI) |", "| --- |" + " --- |" * (len(groups) + 1)]
+    for kind, per in result["kinds"].items():
+        target = per["targets"]
+        cells = [f"{pct(per[g]['overall'])} / {pct(per[g][target])}" if g in per else "n/a" for g in groups]
+        whole = per["all-en"]["overall"]
+        lines.append(f"| {kind} ({target}) | " + " | ".join(cells) + f" | {pct(whole)} ({100 * whole['ci95'][0]:.0f}–{100 * whole['ci95'][1]:.0f}%) |")
+    kinds = list(result["kinds"])
+    lines += ["", "| mean `overall` (0–4) of the LLM dialogues | real | " + " | ".join(kinds) + " |", "| --- |" + " --- |" * (len(kinds) + 1)]
+    for lang, means in result["llm_mean_overall"].items():
+        lines.append(f"| {lang} ({n.get(f'llm-{lang}', 0)} dialogues) | **{means['real']:.2f}** | "
+                     + " | ".join(f"{means[k]:.2f}" if k in means else "n/a" for k in kinds) + " |")
+    return "\n".join(lines)
+
+
+def write_into_card(card: Path, result: dict) -> None:
+    """Replace the card's suite block (between CARD_START and CARD_END) with the tables of `result`."""
+    text = card.read_text(encoding="utf-8")
+    start, end = text.index(CARD_START) + len(CARD_START), text.index(CARD_END)
+    card.write_text(text[:start] + "\n" + markdown(result) + "\n" + text[end:], encoding="utf-8")
