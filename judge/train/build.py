@@ -17,8 +17,7 @@ from judge.train.base import load_base
 from judge.train.finetune import TuneConfig, tuned_encoder
 from judge.export import FILES, export_bundle, export_window_encoder
 from judge.train.features import encode_items
-from judge.train.features import windows as feature_windows
-from judge.train.recipe import (DEGRADED_PER_KIND, GRADED_DIMS, RECIPES, Recipe, degraded_sessions, esc_segments, esc_targets, fit_heads,
+from judge.train.recipe import (DEGRADED_PER_KIND, GRADED_DIMS, Recipe, degraded_sessions, esc_segments, esc_targets, fit_heads,
                                 fit_safety_heads, harm_boundary_shift, llm_groups, pool_groups, safety_segments, safety_targets,
                                 save_heads, train_safety_items)
 from judge.train.stance import WARNING_TRAIN, load_written
@@ -134,44 +133,31 @@ def train(recipe: Recipe, out: Path, cache: Path, seed: int, threads: int, smoke
     return info
 
 
-def calibration_windows(tok_json: str, recipe: Recipe, seed: int, n: int) -> list[list[int]]:
-    """First windows of n training-side ESConv segments and n training-side safety pairs (GPTFuzz capped as the
-    recipe's heads see it), drawn with the seed."""
-    rng = np.random.default_rng(seed)
-    esc = [s for it in D.load_esconv(seed=seed) if it.split == "train" for s in esc_segments(it, RECIPES["esc"].template)]
-    safety = [s for it in train_safety_items(D.load_safety(seed=seed), recipe.gptfuzz_per_prompt)
-              for s in safety_segments(it, RECIPES["safety"].template)]
-    texts = [pool[i] for pool in (esc, safety) for i in rng.choice(len(pool), min(n, len(pool)), replace=False)]
-    return [w[0] for w in feature_windows(Tokenizer.from_str(tok_json), texts, recipe.max_tokens)]
-
-
 def export(recipe: Recipe, trained: Path, out: Path, fp32: Path, cache: Path, manifest_extra: dict, smoke: bool = False,
            log=print) -> Path:
     """fp32 ONNX of the window encoder and of the pooled heads (reference bundle `fp32`), then the
-    encoder quantized to int8 into the shipped bundle `out` (scheme per recipe, judge.train.quantize)."""
+    encoder quantized to int8 into the shipped bundle `out` (judge.train.quantize)."""
     import torch
 
     from judge.model import PooledHeads
-    from judge.train.quantize import quantize, smooth_down_projections
+    from judge.train.quantize import quantize
 
     torch.manual_seed(0)
     z = np.load(trained / "heads.npz")
     bert, tok_json, keep, _ = judge_encoder(recipe, cache, smoke)
     if list(z["keep"]) != list(keep):
         raise RuntimeError("the cached vocabulary differs from the one the heads were trained with")
-    if recipe.quantize == "smoothed":
-        smooth_down_projections(bert, calibration_windows(tok_json, recipe, 0, 16 if smoke else 256), recipe.smooth_alpha)
     heads = PooledHeads(z["weight"], z["bias"], max(len(l) for l in recipe.labels))
     fields = manifest_fields(recipe, manifest_extra)
     export_bundle(bert, (recipe.layers,), heads, tok_json, fp32, {**fields, "name": recipe.name + "-fp32", "test_only": True})
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(fp32, out)
-    quantize(fp32 / FILES["model"], out / FILES["model"], recipe.quantize)
+    quantize(fp32 / FILES["model"], out / FILES["model"])
     fields = {**FILES, **fields}
     write_manifest(out, fields)
     write_manifest(out, {**fields, "reference_check": reference_check(recipe, fp32, out)})
-    log(f"{recipe.name}: wrote {out} ({(out / 'model.onnx').stat().st_size / 1e6:.1f} MB, {recipe.quantize} int8) and {fp32}")
+    log(f"{recipe.name}: wrote {out} ({(out / 'model.onnx').stat().st_size / 1e6:.1f} MB, int8 weights) and {fp32}")
     return out
 
 
@@ -229,10 +215,8 @@ TRAINING_DATA = {
 }
 
 
-SCHEMES = {  # judge.train.quantize; either way every window is encoded alone on a CPU (judge.runtime), so no scale is shared
-    "weights": "int8 weights, per output column; activations and arithmetic in float32",
-    "smoothed": "int8 weights (SmoothQuant-rescaled) and int8 activations, one scale per window",
-}
+QUANTIZATION = {"scheme": "weights", "description": "int8 weights, per output column; activations and arithmetic in float32",
+                "batch_independent": True}  # judge.train.quantize; judge.runtime encodes every window alone
 
 
 def manifest_fields(recipe: Recipe, extra: dict) -> dict:
@@ -253,7 +237,7 @@ def manifest_fields(recipe: Recipe, extra: dict) -> dict:
         "dimensions": [{"name": d, "labels": list(l)} for d, l in zip(recipe.dims, recipe.labels)],
         "input": {"unit": recipe.unit, "template": recipe.template, "max_tokens": recipe.max_tokens},
         "base": "intfloat/multilingual-e5-small",
-        "quantization": {"scheme": recipe.quantize, "description": SCHEMES[recipe.quantize], "batch_independent": True},
+        "quantization": QUANTIZATION,
         "training_data": TRAINING_DATA[recipe.track],
         "license": "CC BY-NC-SA 4.0 (inherits the non-commercial terms of its training data)",
         **extra,

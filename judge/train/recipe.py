@@ -43,8 +43,6 @@ class Recipe:
     layers: int = 4
     max_tokens: int = 128
     gptfuzz_per_prompt: int | None = 15  # GPTFuzz rows per prompt the heads see (None: all)
-    quantize: str = "weights"  # judge.train.quantize scheme: the fastest one whose held-out metrics stayed within 0.01
-    smooth_alpha: float = 0.75
     # Encoder fine-tuning (judge.train.finetune.TuneConfig): tasks, GPTFuzz rows per prompt, harmful-row balance
     tune_tasks: tuple[str, ...] = TUNE_TASKS
     tune_gptfuzz_per_prompt: int | None = 30
@@ -53,10 +51,10 @@ class Recipe:
 
 
 ESC = Recipe("esc-lite", "esc", ESC_DIMS, tuple((0, 1, 2, 3, 4) for _ in ESC_DIMS),
-             "query: {user}\n{assistant}", "round", quantize="weights", tune_tasks=TUNE_TASKS + ("mechanisms", "genuine"))
+             "query: {user}\n{assistant}", "round", tune_tasks=TUNE_TASKS + ("mechanisms", "genuine"))
 SAFETY = Recipe("guard-lite", "safety", SAFETY_DIMS,
                 tuple((0, 1) if d == "hallucination" else (0, 1, 2, 3) for d in SAFETY_DIMS),
-                "query: {prompt}\n{response}", "response", layers=8, gptfuzz_per_prompt=None, quantize="weights",
+                "query: {prompt}\n{response}", "response", layers=8, gptfuzz_per_prompt=None,
                 tune_tasks=("harm", "harmful"), tune_gptfuzz_per_prompt=None, tune_balance=True)
 RECIPES = {"esc": ESC, "safety": SAFETY}
 
