@@ -21,7 +21,7 @@ from judge.runtime import OnnxJudge, label_scores
 from judge.train import data as D
 from judge.train.recipe import esc_segments, safety_segments
 from judge.train.stance import load_suite, xstest_unsafe_prompts
-from judge.train.suite import run_suite
+from judge.train.suite import run_suite, wilson
 
 ESC_EVAL = D.SHARED / "esc-eval" / "example_transcripts"
 RESAMPLES = 1000
@@ -138,14 +138,6 @@ def evaluate_safety(judge: OnnxJudge, split: str, seed: int = 0, limit: int | No
         out["xstest_unsafe_prompts"]["auc_ci95"] = key_ci(lambda r: rank(unsafe[r]), keys[unsafe], seed)
     out["warning_suite"] = warning_suite(judge, split, seed)
     return out
-
-
-def wilson(k: int, n: int) -> list[float]:
-    """Wilson 95% interval of a share k/n (the suite's prompts are few, so the share alone would say too much)."""
-    if not n:
-        return [float("nan"), float("nan")]
-    ci = stats.binomtest(k, n).proportion_ci(method="wilson")
-    return [round(float(ci.low), 4), round(float(ci.high), 4)]
 
 
 def warning_suite(judge: OnnxJudge, split: str, seed: int) -> dict:

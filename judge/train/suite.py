@@ -24,11 +24,18 @@ EPITOME_PAIRS = 200
 Score = Callable[[list[Rounds]], tuple[np.ndarray, np.ndarray]]  # rounds -> (labels, expected) [items, dimensions]
 
 
+def wilson(k: int, n: int) -> list[float]:
+    """Wilson 95% interval of a share k/n (suites have few items, so the share alone would say too much)."""
+    if not n:
+        return [float("nan"), float("nan")]
+    ci = binomtest(k, n).proportion_ci(method="wilson")
+    return [round(float(ci.low), 4), round(float(ci.high), 4)]
+
+
 def share(wins: np.ndarray) -> dict:
     """Share of True with its Wilson 95% interval."""
     n, k = len(wins), int(np.sum(wins))
-    ci = binomtest(k, n).proportion_ci(method="wilson") if n else None
-    return {"share": round(k / n, 4) if n else None, "ci95": [round(ci.low, 4), round(ci.high, 4)] if ci else None}
+    return {"share": round(k / n, 4) if n else None, "ci95": wilson(k, n) if n else None}
 
 
 def real_dialogues(split: str, seed: int, llm: list[Rounds], limit: int | None = None) -> list[tuple[str, str, Rounds]]:
