@@ -23,7 +23,10 @@ def main() -> None:
     ap.add_argument("--items", type=int, default=500, help="held-out safety pairs (every 5th of the split)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", type=Path)
+    ap.add_argument("--smoke", action="store_true", help="20 responses, one timing, no memory run: seconds")
     args = ap.parse_args()
+    if args.smoke:
+        args.items, args.compare = 20, []
 
     from judge.bundle import JudgeBundle
     from judge.runtime import OnnxJudge
@@ -37,9 +40,10 @@ def main() -> None:
         judge = OnnxJudge(bundle, providers=["CPUExecutionProvider"], threads=args.threads)
         items = [safety_segments(it, bundle.manifest.input.template) for it in held]
         judge.predict(items[:20])  # warm-up
-        seconds = timed(lambda: judge.predict(items))
+        seconds = timed(lambda: judge.predict(items), rounds=1 if args.smoke else 3)
         result["bundles"][str(folder)] = {"name": bundle.manifest.name, "responses_per_s": round(len(items) / seconds, 1)}
-    result["judge_score_peak_rss_mb"] = round(peak_memory_mb(args.bundle, RESPONSES), 1)
+    if not args.smoke:
+        result["judge_score_peak_rss_mb"] = round(peak_memory_mb(args.bundle, RESPONSES), 1)
     report(result, args.out)
 
 

@@ -50,7 +50,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--sequential-sample", type=int, default=20)
     parser.add_argument("--target", type=float, default=15.0)
+    parser.add_argument("--smoke", action="store_true", help="20 dialogues, 2 rounds, 20 ms, sample 2, target 1x: seconds")
     args = parser.parse_args()
+    if args.smoke:
+        args.dialogues, args.rounds, args.latency, args.sequential_sample, args.target = 20, 2, 0.02, 2, 1.0
     cards = [RoleCard(f"b{i:04d}", "en", TOPICS[i % 3], f"Problem: benchmark worry {i}", "bench") for i in range(args.dialogues)]
     sample = cards[: args.sequential_sample]
     budget = 60 + 2 * args.rounds * args.latency * (len(sample) + len(cards))  # both runs, with room to spare

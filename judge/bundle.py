@@ -131,10 +131,20 @@ def shipped_bundles() -> Path:
     return Path(str(resources.files("judge") / "bundles"))
 
 
+def content_pinned(bundle: JudgeBundle) -> bool:
+    """False for an endpoint judge (judge.endpoint.judge): a served model is named, not pinned by its files' hashes."""
+    return (bundle.manifest.model_extra or {}).get("kind") != "endpoint"
+
+
 def resolve_bundle(name_or_dir: str | Path | None, track: str = "esc") -> JudgeBundle:
-    """A bundle by folder path, or by the name of a shipped bundle; None means the track's default."""
+    """A bundle by folder path, or by the name of a shipped bundle, or an endpoint judge spec
+    (`openai:MODEL@URL`, judge.endpoint.judge); None means the track's default."""
     if name_or_dir is None:
         name_or_dir = DEFAULT_JUDGES[track]
+    from judge.endpoint.judge import endpoint_judge, is_endpoint_spec  # the endpoint judge builds on this module
+
+    if is_endpoint_spec(name_or_dir):
+        return endpoint_judge(str(name_or_dir), track)
     candidate = Path(name_or_dir)
     if candidate.is_dir():
         return JudgeBundle.load(candidate)

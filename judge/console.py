@@ -10,8 +10,10 @@ import os
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO
 
 import click
@@ -19,7 +21,7 @@ from rich.console import Console, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from judge.errors import InputError
+from judge.errors import InputError, Problem, shown_name
 
 err = Console(stderr=True)
 PIPED_WIDTH = 160
@@ -62,7 +64,11 @@ PLAIN_PROGRESS_SECONDS = 10.0
 @contextmanager
 def progress(description: str, total: int, every: float = PLAIN_PROGRESS_SECONDS) -> Iterator[Callable[[int], None]]:
     """Progress on stderr; yields advance(n). A bar on a terminal; otherwise a plain line at the start, every
-    `every` seconds and at the end, so a long job in CI is never silent."""
+    `every` seconds and at the end (unless it would repeat the last), so a long job in CI is never silent.
+    Nothing to do, nothing said."""
+    if total == 0:
+        yield lambda n: None
+        return
     if err.is_terminal:
         with Progress(
             TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
@@ -71,10 +77,13 @@ def progress(description: str, total: int, every: float = PLAIN_PROGRESS_SECONDS
             task = bar.add_task(description, total=total)
             yield lambda n: bar.advance(task, n)
         return
-    done, started, stop = [0], time.monotonic(), threading.Event()
+    done, started, stop, last = [0], time.monotonic(), threading.Event(), [""]
 
     def line() -> None:
-        say(f"{description}: {done[0]}/{total} after {time.monotonic() - started:.0f}s")
+        text = f"{description}: {done[0]}/{total} after {time.monotonic() - started:.0f}s"
+        if text != last[0]:
+            say(text)
+            last[0] = text
 
     def tick() -> None:
         while not stop.wait(every):
@@ -91,15 +100,33 @@ def progress(description: str, total: int, every: float = PLAIN_PROGRESS_SECONDS
         line()
 
 
+PROBLEMS_SHOWN_PER_FILE = 20
+"""A file with more problems than this has the rest counted, not listed: thousands of lines help nobody."""
+
+
+def shown_problems(problems: list[Problem]) -> list[str]:
+    """Every problem as a line, at most PROBLEMS_SHOWN_PER_FILE per file, then one line counting the rest."""
+    lines: list[str] = []
+    count: Counter[Path] = Counter()
+    for problem in problems:
+        count[problem.file] += 1
+        if count[problem.file] <= PROBLEMS_SHOWN_PER_FILE:
+            lines.append(str(problem))
+    lines += [f"{shown_name(file)}: {n - PROBLEMS_SHOWN_PER_FILE:,} more problems in this file ({n:,} in all)"
+              for file, n in count.items() if n > PROBLEMS_SHOWN_PER_FILE]
+    return lines
+
+
 def run_cli(group: click.Group) -> None:
-    """Run a click group; bad input exits 2 with every problem listed, other failures exit 1."""
+    """Run a click group; bad input exits 2 with every problem listed (at most PROBLEMS_SHOWN_PER_FILE a file, the rest
+    counted), other failures exit 1."""
     try:
         code = group.main(standalone_mode=False)  # returns, not raises, the code of click.exceptions.Exit
         if isinstance(code, int) and code:
             sys.exit(code)
     except InputError as error:
-        for problem in error.problems:
-            say(str(problem), "error", "red")
+        for line in shown_problems(error.problems):
+            say(line, "error", "red")
         sys.exit(2)
     except click.exceptions.Exit as done:
         sys.exit(done.exit_code)

@@ -3,6 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+STDIN = Path("-")
+"""The path that stands for standard input (`judge score -`); shown as <stdin>."""
+
+
+def shown_name(file: Path) -> str:
+    return "<stdin>" if file == STDIN else str(file)
 
 
 @dataclass(frozen=True)
@@ -15,7 +23,8 @@ class Problem:
     message: str
 
     def __str__(self) -> str:
-        where = f"{self.file}:{self.line}" if self.line else str(self.file)
+        name = shown_name(self.file)
+        where = f"{name}:{self.line}" if self.line else name
         return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
 
 
@@ -25,3 +34,10 @@ class InputError(Exception):
     def __init__(self, problems: list[Problem]):
         self.problems = problems
         super().__init__("\n".join(str(p) for p in problems))
+
+
+def reason(error: Any) -> str:
+    """A pydantic error's message, without the "Value error, " pydantic puts before a validator's own sentence."""
+    if error.get("type") == "value_error" and "error" in error.get("ctx", {}):
+        return str(error["ctx"]["error"])
+    return error["msg"]

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from judge import measures
 from judge.dimensions import canonical
@@ -20,6 +20,10 @@ class DialogueScore:
     scores: dict[str, int]
     expected: dict[str, float]
     judge: str
+    unscored: tuple[str, ...] = ()
+    """Dimensions whose judgement gave no valid label (an endpoint judge's reply without one): no score, never 0."""
+    replies: dict[str, str] = field(default_factory=dict)
+    """An endpoint judge's raw reply per dimension."""
 
     def to_json(self) -> dict:
         return {"id": self.id, "track": self.track, "scores": self.scores, "expected": self.expected, "judge": self.judge}

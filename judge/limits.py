@@ -21,6 +21,9 @@ MAX_MESSAGE_CHARS = 16_000
 MAX_YAML_BYTES = 64 * 2**10
 """submission.yaml."""
 
+SUBMISSION_FILE = "submission.yaml"
+"""The file that makes a folder a submission (`judge score` reads only its transcripts/ or responses/)."""
+
 MAX_SUBMISSION_BYTES = 256 * 2**20
 """All files of one submission folder together."""
 

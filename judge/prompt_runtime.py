@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnxruntime as ort
 from tokenizers import Tokenizer
 
-from judge.bundle import JudgeBundle
+from judge.bundle import JudgeBundle, content_pinned
 from judge.console import say
 from judge.dimensions import canonical
 from judge.errors import InputError, Problem
@@ -27,6 +27,9 @@ from judge.runtime import OnnxJudge, default_providers, label_scores
 from judge.safety import SafetyScore
 from judge.transcript import Transcript
 
+if TYPE_CHECKING:
+    from judge.endpoint.judge import EndpointScorer
+
 WARN_AFTER_SECONDS = 60.0
 
 
@@ -34,8 +37,13 @@ def is_prompt_bundle(bundle: JudgeBundle) -> bool:
     return (bundle.manifest.model_extra or {}).get("kind") == "prompt"
 
 
-def open_judge(bundle: JudgeBundle, providers: Sequence[str] | None = None) -> "OnnxJudge | PromptJudge":
-    """The runtime a bundle needs: segment judges and prompt judges are scored differently."""
+def open_judge(bundle: JudgeBundle, providers: Sequence[str] | None = None) -> "OnnxJudge | PromptJudge | EndpointScorer":
+    """The runtime a bundle needs: segment judges and prompt judges are scored differently; an endpoint judge
+    asks its server."""
+    if not content_pinned(bundle):
+        from judge.endpoint.judge import EndpointScorer
+
+        return EndpointScorer(bundle)  # type: ignore[arg-type, return-value]
     return PromptJudge(bundle, providers) if is_prompt_bundle(bundle) else OnnxJudge(bundle, providers)
 
 

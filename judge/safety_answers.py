@@ -14,10 +14,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 
-from judge.errors import Problem
+from judge.errors import Problem, reason
 from judge.jsonl import checked_items, parse_lines, read_text
 from judge.limits import MAX_MESSAGE_CHARS
-from judge.transcript import Lang, int_as_text, language
+from judge.language import LangTag
+from judge.transcript import int_as_text, language
 
 
 class AnswerRecord(BaseModel):
@@ -26,7 +27,7 @@ class AnswerRecord(BaseModel):
     model_config = ConfigDict(extra="ignore")
     id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     dimension: Annotated[str, StringConstraints(min_length=1, max_length=100)]
-    lang: Lang | None = None
+    lang: LangTag | None = None
     prompt: Annotated[str, StringConstraints(min_length=1, max_length=MAX_MESSAGE_CHARS)]
     response: Annotated[str, StringConstraints(max_length=MAX_MESSAGE_CHARS)]
 
@@ -50,7 +51,7 @@ def _answer(data: Any, path: Path, line: int, lang: str | None) -> tuple[Answer 
     try:
         rec = AnswerRecord.model_validate(data)
     except ValidationError as err:
-        return None, [Problem(path, line, ".".join(map(str, e["loc"])) or None, e["msg"]) for e in err.errors()]
+        return None, [Problem(path, line, ".".join(map(str, e["loc"])) or None, reason(e)) for e in err.errors()]
     detected = lang or rec.lang or language(rec.prompt)
     return Answer(rec.id, rec.dimension, detected, rec.prompt, rec.response, path, line), []
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from judge.bundle import MANIFEST, JudgeBundle, bundle_for_track
+from judge.bundle import MANIFEST, JudgeBundle, bundle_for_track, content_pinned
 from judge.errors import InputError, Problem
 from judge.prompt_runtime import PromptJudge, open_judge, warn_cpu_time
 from judge.runtime import OnnxJudge
@@ -46,6 +46,11 @@ class SafetyJudge:
     @property
     def dimensions(self) -> list[str]:
         return list(self.routes)
+
+    @property
+    def content_pinned(self) -> bool:
+        """False when a part is an endpoint judge: its scores are not a function of files whose hashes are known."""
+        return all(content_pinned(b) for b in self.parts)
 
     @property
     def manifest_path(self) -> Path:

@@ -7,8 +7,9 @@ id -> list of turns prefixed `AI assistant：` or `ESC-Role：`; it is detected 
 Submissions are held to that format exactly (`read_transcripts`). `judge score` reads what users
 have as well (`read_chat_logs`): OpenAI-style chat logs, whose system, developer and tool messages are
 left out of what the judge reads, whose consecutive turns of one speaker are joined, and whose
-language is detected when they do not give it; one JSON object holding one dialogue; and CSV or
-Parquet tables of (id, role, content) turns, one row a turn, in order.
+language is detected when they do not give it; ShareGPT's `conversations` of `from`/`value` turns;
+one JSON object holding one dialogue, or a JSON array of them; and CSV or Parquet tables of
+(id, role, content) turns, one row a turn, in order.
 """
 from __future__ import annotations
 
@@ -23,12 +24,11 @@ from functools import cached_property, partial
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import duckdb
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
 
-from judge.errors import InputError, Problem
-from judge.jsonl import check_file, checked_items, loads, parse_lines, read_text
-from judge.language import Lang, language
+from judge.errors import InputError, Problem, reason
+from judge.jsonl import bad_json, check_file, checked_items, item_problems, loads, parse_array, parse_lines, read_text
+from judge.language import LangTag, language
 from judge.limits import MAX_MESSAGE_CHARS, MAX_MESSAGES
 
 Role = Literal["assistant", "user"]
@@ -40,8 +40,17 @@ _PREFIX = re.compile(r"^\s*(AI assistant|ESC-Role)\s*[：:]\s?", re.S)
 TABLE_SUFFIXES = (".csv", ".parquet")
 TABLE_COLUMNS = ("id", "role", "content")
 """A CSV or Parquet transcript file: one row a turn, in order; `lang` and `card_id` columns are optional."""
-NOT_A_TRANSCRIPT = ("not a transcript file: expected JSON Lines of dialogues (each with `messages`), one JSON dialogue, "
-                    "ESC-Eval's JSON, or a CSV/Parquet table of id, role, content turns")
+NOT_A_TRANSCRIPT = ("not a transcript file: expected JSON Lines of dialogues (each with `messages`, or ShareGPT's "
+                    "`conversations`), one JSON dialogue or a JSON array of them, ESC-Eval's JSON, or a CSV/Parquet "
+                    "table of id, role, content turns")
+DIALOGUE_KEYS = {"messages", "conversations"}
+"""What makes a JSON object a dialogue: OpenAI-style `messages`, or ShareGPT's `conversations`."""
+SHAREGPT_ROLES: dict[str, ChatRole] = {
+    "human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "chatgpt": "assistant",
+    "bard": "assistant", "bing": "assistant", "model": "assistant", "system": "system", "tool": "tool",
+    "function_call": "tool", "observation": "tool", "function": "function",
+}
+"""ShareGPT's `from` values as chat roles: the human is the help-seeker, the model (gpt...) the model under test."""
 
 
 @dataclass(frozen=True)
@@ -61,6 +70,19 @@ class Transcript:
     source: Path
     line: int
     meta: dict[str, Any] | None = None
+    id_given: bool = True
+    """False when the file gave no id and `id` is the line number, which identifies nothing beyond the file."""
+
+    @property
+    def pairing_key(self) -> str:
+        """What identifies the conversation across models (`judge compare`): its role card; else its id, when the
+        file gave one; else its opening, the seeker's first message (hashed, spacing ignored)."""
+        if self.card_id:
+            return f"card:{self.card_id}"
+        if self.id_given:
+            return f"id:{self.id}"
+        opening = " ".join(next((m.content for m in self.messages if m.role == "user"), "").split())
+        return "opening:" + hashlib.sha256(opening.encode("utf-8")).hexdigest()[:16]
 
     @cached_property
     def content_hash(self) -> str:
@@ -98,7 +120,7 @@ class TranscriptRecord(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
-    lang: Lang
+    lang: LangTag
     card_id: str | None = None
     messages: list[_MessageRecord] = Field(min_length=2, max_length=MAX_MESSAGES)
     meta: dict[str, Any] | None = None
@@ -142,12 +164,22 @@ class ChatLogRecord(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     id: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
-    lang: Lang | None = None
+    lang: LangTag | None = None
     card_id: str | None = None
     messages: list[_ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     meta: dict[str, Any] | None = None
 
     _as_text = field_validator("id", "card_id", mode="before")(int_as_text)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sharegpt(cls, data: Any) -> Any:
+        """ShareGPT's `conversations` of {from, value} turns are the same dialogue as `messages` of {role, content}."""
+        if not (isinstance(data, dict) and "messages" not in data and isinstance(data.get("conversations"), list)):
+            return data
+        turns = [{"role": SHAREGPT_ROLES.get(str(t.get("from", "")).lower(), t.get("from")), "content": t.get("value")}
+                 if isinstance(t, dict) else t for t in data["conversations"]]
+        return {**{k: v for k, v in data.items() if k != "conversations"}, "messages": turns}
 
     @field_validator("messages")
     @classmethod
@@ -179,13 +211,26 @@ def _field(loc: tuple[Any, ...]) -> str:
     return out or "(record)"
 
 
-def _problems(err: ValidationError, path: Path, line: int, message_lines: list[int] | None = None) -> list[Problem]:
-    """Every validation error at its line: in a table, a turn's error at the turn's own row."""
+_SHAREGPT_NAMES = {"messages": "conversations", "role": "from", "content": "value"}
+
+
+def _problems(err: ValidationError, path: Path, line: int, message_lines: list[int] | None = None,
+              sharegpt: bool = False) -> list[Problem]:
+    """Every validation error at its line: in a table, a turn's error at the turn's own row; in ShareGPT's shape,
+    named by ShareGPT's fields."""
     def line_of(loc: tuple[Any, ...]) -> int:
         if message_lines and len(loc) > 1 and loc[0] == "messages" and isinstance(loc[1], int):
             return message_lines[loc[1]]
         return line
-    return [Problem(path, line_of(tuple(e["loc"])), _field(tuple(e["loc"])), e["msg"]) for e in err.errors()]
+
+    def field_of(loc: tuple[Any, ...]) -> str:
+        return _field(tuple(_SHAREGPT_NAMES.get(p, p) for p in loc) if sharegpt else loc)
+
+    def message(e: Any) -> str:
+        if sharegpt and e["loc"][-1] == "role":
+            return f"{e['input']!r} is not a speaker ShareGPT files use: {', '.join(SHAREGPT_ROLES)}"
+        return reason(e)
+    return [Problem(path, line_of(tuple(e["loc"])), field_of(tuple(e["loc"])), message(e)) for e in err.errors()]
 
 
 def _from_record(data: Any, path: Path, line: int) -> tuple[Transcript | None, list[Problem]]:
@@ -203,11 +248,12 @@ def _from_chat_log(data: Any, path: Path, line: int, lang: str | None = None,
     try:
         rec = ChatLogRecord.model_validate(data)
     except ValidationError as err:
-        return None, _problems(err, path, line, message_lines)
+        sharegpt = isinstance(data, dict) and "messages" not in data and "conversations" in data
+        return None, _problems(err, path, line, message_lines, sharegpt)
     turns = rec.turns()
     seeker = [m.content for m in turns if m.role == "user"] or [m.content for m in turns]
     detected = lang or rec.lang or language("\n".join(seeker))
-    return Transcript(rec.id or str(line), detected, rec.card_id, turns, path, line, rec.meta), []
+    return Transcript(rec.id or str(line), detected, rec.card_id, turns, path, line, rec.meta, id_given=rec.id is not None), []
 
 
 def _read_esc_eval(path: Path, text: str, obj: dict[str, Any], parse: Parse) -> tuple[list[Transcript], list[Problem]]:
@@ -240,7 +286,12 @@ def _read_esc_eval(path: Path, text: str, obj: dict[str, Any], parse: Parse) -> 
 
 
 def _is_esc_eval(obj: Any) -> bool:
-    return isinstance(obj, dict) and "messages" not in obj and bool(obj) and all(isinstance(v, list) for v in obj.values())
+    return (isinstance(obj, dict) and not DIALOGUE_KEYS & obj.keys() and bool(obj)
+            and all(isinstance(v, list) for v in obj.values()))
+
+
+def _is_dialogue(obj: Any) -> bool:
+    return isinstance(obj, dict) and bool(DIALOGUE_KEYS & obj.keys())
 
 
 def _json_or_none(text: str) -> Any:
@@ -250,19 +301,30 @@ def _json_or_none(text: str) -> Any:
         return None
 
 
-def read_transcripts(path: Path) -> list[Transcript]:
-    """Read every dialogue of a file in the project's format or ESC-Eval's, or raise InputError listing every problem."""
+def transcript_file(path: Path) -> tuple[list[Transcript], list[Problem]]:
+    """The dialogues of a file in the project's format or ESC-Eval's that pass, and every problem of the file, so a
+    submission's checks can run on the rest of it in the same pass."""
     path = Path(path)
     text = read_text(path)
     whole = _json_or_none(text)
-    if _is_esc_eval(whole):
-        return checked_items(path, *_read_esc_eval(path, text, whole, _from_record), "dialogues")
-    return checked_items(path, *parse_lines(path, text, _from_record), "dialogues")
+    transcripts, problems = (_read_esc_eval(path, text, whole, _from_record) if _is_esc_eval(whole)
+                             else parse_lines(path, text, _from_record))
+    return transcripts, problems + item_problems(path, transcripts, problems, "dialogues")
+
+
+def read_transcripts(path: Path) -> list[Transcript]:
+    """Read every dialogue of a file in the project's format or ESC-Eval's, or raise InputError listing every problem."""
+    transcripts, problems = transcript_file(path)
+    if problems:
+        raise InputError(problems)
+    return transcripts
 
 
 def _table_rows(path: Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
     """The columns and the (line, row) pairs of a CSV file (a row's first line) or a Parquet file (its row number)."""
     if path.suffix.lower() == ".parquet":
+        import duckdb  # here: only Parquet needs it, and every `judge` command would pay for its import
+
         check_file(path)
         try:
             result = duckdb.connect().execute("SELECT * FROM read_parquet(?)", [str(path)])
@@ -321,11 +383,20 @@ def read_chat_logs(path: Path, lang: str | None = None) -> list[Transcript]:
     whole = _json_or_none(text)
     if _is_esc_eval(whole):
         return checked_items(path, *_read_esc_eval(path, text, whole, parse), "dialogues")
-    if isinstance(whole, dict) and "messages" in whole:  # one dialogue, perhaps written over several lines
+    if _is_dialogue(whole):  # one dialogue, perhaps written over several lines
         transcript, problems = parse(whole, path, 1)
         return checked_items(path, [transcript] if transcript else [], problems, "dialogues")
+    if whole is None and text.lstrip().startswith("["):
+        try:
+            loads(text)
+        except json.JSONDecodeError as err:
+            raise InputError([Problem(path, err.lineno, None, bad_json(err))]) from None
+    if isinstance(whole, list):  # a JSON array of dialogues; their ids default to the line each starts on
+        if not whole or not all(_is_dialogue(d) for d in whole):
+            raise InputError([Problem(path, None, None, NOT_A_TRANSCRIPT)])
+        return checked_items(path, *parse_array(path, text, parse), "dialogues")
     first = next((raw for raw in text.split("\n") if raw.strip()), "")
     head = _json_or_none(first)
-    if first and (not first.lstrip().startswith("{") or (isinstance(head, dict) and "messages" not in head)):
+    if first and (not first.lstrip().startswith("{") or (isinstance(head, dict) and not _is_dialogue(head))):
         raise InputError([Problem(path, None, None, NOT_A_TRANSCRIPT)])
     return checked_items(path, *parse_lines(path, text, parse), "dialogues")

@@ -10,7 +10,8 @@ import html
 import shutil
 import subprocess
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from judge.errors import InputError, Problem
@@ -65,9 +66,9 @@ class PrResult:
 
 
 def judge_submissions(folders: list[Path], judge: str | None, allow_test_judge: bool = False,
-                      safety_judge: str | None = None) -> PrResult:
+                      safety_judge: str | None = None, role_cards: Sequence[Path] = ()) -> PrResult:
     """Validate and judge the folders in a private copy, every track with its own judge; the repository's store
-    is never touched."""
+    is never touched. Problems name the submissions' own files, not the copy's."""
     problems = [p for folder in folders for p in check_folder(folder)]
     if problems:
         raise InputError(problems)
@@ -76,8 +77,12 @@ def judge_submissions(folders: list[Path], judge: str | None, allow_test_judge: 
         for folder in folders:
             shutil.copytree(folder, work / "submissions" / folder.name, symlinks=True)
         cfg = BuildConfig(work / "submissions", work / "store.duckdb", judge=judge, safety_judge=safety_judge,
-                          allow_test_judge=allow_test_judge, render=False, run_endpoints=False)
-        report = build(cfg)
+                          allow_test_judge=allow_test_judge, render=False, role_cards=tuple(role_cards),
+                          run_endpoints=False)
+        try:
+            report = build(cfg)
+        except InputError as error:
+            raise InputError([replace(p, file=_original(p.file, work, folders)) for p in error.problems]) from None
         with Store(cfg.store, read_only=True) as store:
             judged = {name: r.judge for name, r in report.tracks.items() if r.items}
             shas = {name: store.judge_sha(judge) for name, judge in judged.items()}
@@ -86,6 +91,15 @@ def judge_submissions(folders: list[Path], judge: str | None, allow_test_judge: 
                       for track in tracks() if track.name in judged]
             names = {s["submission_id"]: s["name"] for s in store.submissions()}
     return PrResult(boards, names)
+
+
+def _original(path: Path, work: Path, folders: list[Path]) -> Path:
+    """A path in the private copy as the same path in the submission folder it was copied from."""
+    for folder in folders:
+        copy = work / "submissions" / folder.name
+        if path.is_relative_to(copy):
+            return folder / path.relative_to(copy)
+    return path
 
 
 def markdown_summary(result: PrResult) -> str:

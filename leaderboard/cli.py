@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +34,17 @@ def parent_exists(ctx: click.Context, param: click.Parameter, value: Path | None
     return value
 
 
+def role_cards_option(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--role-cards, the same on validate, build and check-pr."""
+    return click.option("--role-cards", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+                        help="Role card files beside the shipped cards (repeatable): ESC-Eval's card_high_en.json / "
+                             "card_high_ch.json, or your own. Dialogues must name a known card; the card files a run "
+                             "recorded in roleplay-runs.jsonl are found here by sha256.")(command)
+
+
 @cli.command()
 @click.argument("path", type=click.Path(path_type=Path), default=Path("submissions"))
-@click.option("--role-cards", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="ESC-Eval card files beside the shipped cards (repeatable); dialogues must name a known card.")
+@role_cards_option
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON on stdout.")
 def validate(path: Path, role_cards: tuple[Path, ...], as_json: bool) -> None:
     """Check a submission folder (or every one below PATH): intake limits, the published schema, every track's
@@ -68,11 +76,12 @@ def validate(path: Path, role_cards: tuple[Path, ...], as_json: bool) -> None:
               callback=parent_exists, help="Where the built HTML site goes.")
 @click.option("--mkdocs-config", type=click.Path(dir_okay=False, path_type=Path), default=BuildConfig.mkdocs_config,
               show_default=True)
-@click.option("--judge", default=None, help="ESC judge: shipped name or bundle folder [default: esc-lite].")
-@click.option("--safety-judge", default=None, help="Safety judge: shipped name or bundle folder [default: guard-lite]; "
+@click.option("--judge", default=None, help="ESC judge: shipped name, bundle folder or served judge spec "
+              "(openai:MODEL@URL, esc-rank:@URL; site/judges/published.md) [default: esc-lite].")
+@click.option("--safety-judge", default=None, help="Safety judge: shipped name, bundle folder or served judge spec "
+              "(guardrank:@URL, openai:MODEL@URL?track=safety) [default: guard-lite]; "
               "`guardrank` (GuardRank's export) brings its hallucination bundle along.")
-@click.option("--role-cards", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="ESC-Eval card files beside the shipped cards (repeatable); dialogues must name a known card.")
+@role_cards_option
 @click.option("--allow-test-judge", is_flag=True, help="Allow a bundle marked test_only (for tests).")
 @click.option("--no-site", is_flag=True, help="Score and store only; render nothing.")
 @click.option("--no-run", is_flag=True, help="Do not play the dialogues of endpoint submissions (see `leaderboard run`).")
@@ -87,13 +96,14 @@ def build(submissions: Path, store: Path, docs: Path, site: Path, mkdocs_config:
     render the leaderboard site. One build per store at a time: a second one waits."""
     report = run_build(BuildConfig(submissions, store, docs, site, mkdocs_config, judge, allow_test_judge, not no_site,
                                    safety_judge, role_cards, run_endpoints=not no_run,
-                                   run_options=RunOptions(**roleplayer), wait=wait))
+                                   run_options=RunOptions(card_files=list(role_cards), **roleplayer), wait=wait))
     if as_json:
         click.echo(json.dumps(dataclasses.asdict(report), indent=1))
         return
     say(f"{len(report.submissions)} submissions")
     for name, part in report.tracks.items():
-        say(f"{name}: {part.items} items, {part.scored} units scored, {part.cached} from the cache, judge {part.judge}")
+        say(f"{name}: {part.items} items in {part.units} scoring units: {part.scored} scored now, {part.cached} from the "
+            f"cache, judge {part.judge}")
     if report.removed:
         say(f"removed from the store: {', '.join(report.removed)}")
     if report.site:
@@ -105,13 +115,16 @@ def build(submissions: Path, store: Path, docs: Path, site: Path, mkdocs_config:
 @click.option("--base", default="origin/main", show_default=True, help="Git ref the pull request is compared with.")
 @click.option("--repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."), show_default=True)
 @click.option("--allow-update", is_flag=True, help="Maintainers: allow changes to a submission already on the board.")
-@click.option("--judge", default=None, help="ESC judge: shipped name or bundle folder [default: esc-lite].")
-@click.option("--safety-judge", default=None, help="Safety judge: shipped name or bundle folder [default: guard-lite].")
+@click.option("--judge", default=None, help="ESC judge: shipped name, bundle folder or served judge spec "
+              "(openai:MODEL@URL, esc-rank:@URL; site/judges/published.md) [default: esc-lite].")
+@click.option("--safety-judge", default=None, help="Safety judge: shipped name, bundle folder or served judge spec "
+              "(guardrank:@URL, openai:MODEL@URL?track=safety) [default: guard-lite].")
+@role_cards_option
 @click.option("--allow-test-judge", is_flag=True, help="Allow a bundle marked test_only (for tests).")
 @click.option("--summary", type=click.Path(dir_okay=False, path_type=Path), callback=parent_exists,
               help="Append the Markdown report here (on GitHub: $GITHUB_STEP_SUMMARY).")
 def check_pr(folders: tuple[Path, ...], base: str, repo: Path, allow_update: bool, judge: str | None,
-             safety_judge: str | None, allow_test_judge: bool, summary: Path | None) -> None:
+             safety_judge: str | None, role_cards: tuple[Path, ...], allow_test_judge: bool, summary: Path | None) -> None:
     """What CI runs on a submission pull request: intake, validation, judging every track, a Markdown table each.
 
     Without FOLDERS, the submission folders changed since --base are checked; a pull request may add
@@ -121,7 +134,7 @@ def check_pr(folders: tuple[Path, ...], base: str, repo: Path, allow_update: boo
 
     try:
         result = pr.judge_submissions(list(folders) or pr.changed_submissions(repo, base, allow_update), judge,
-                                      allow_test_judge, safety_judge)
+                                      allow_test_judge, safety_judge, role_cards)
     except InputError as error:
         if summary:
             with summary.open("a", encoding="utf-8") as fh:

@@ -1,5 +1,5 @@
 """Intake: what a submission folder may hold, checked with stat alone before any file is parsed; then the gate
-every command passes submissions through (intake, a scan for credentials, schema, each track's protocol).
+every command passes submissions through (intake, a scan for credentials, schema and run logs, each track's protocol).
 
 A pull request is untrusted input. Nothing in it may point outside its folder (no symbolic links,
 no '..'), nothing may be larger than the limits, and only the expected kinds of files may be there.
@@ -9,21 +9,19 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from judge.errors import InputError, Problem
 from judge.limits import MAX_SUBMISSION_BYTES, MAX_SUBMISSION_FILES, MAX_TRANSCRIPT_FILE_BYTES, MAX_YAML_BYTES
 from leaderboard import credentials
-from leaderboard.submission import LoadedSubmission, load_submission, submission_folders
+from leaderboard.runner.records import read_runs
+from leaderboard.submission import LoadedSubmission, read_submission, submission_folders
+from leaderboard.track import Track
+from leaderboard.tracks import tracks
 
-if TYPE_CHECKING:
-    from leaderboard.tracks import Track
 
 def allowed() -> list[tuple[re.Pattern[str], int]]:
     """Relative paths a submission may contain, each with its size limit: its YAML and README, and every
     track's folder of JSON Lines and run log."""
-    from leaderboard.tracks import tracks
-
     folders = "|".join(re.escape(t.folder) for t in tracks())
     logs = "|".join(re.escape(t.runs_file) for t in tracks())
     return [
@@ -39,8 +37,6 @@ def check_folder(folder: Path) -> list[Problem]:
     folder = Path(folder)
     if folder.is_symlink():
         return [Problem(folder, None, None, "the submission folder is a symbolic link")]
-    from leaderboard.tracks import tracks
-
     rules, folders = allowed(), [t.folder for t in tracks()]
     problems: list[Problem] = []
     total, count = 0, 0
@@ -77,9 +73,22 @@ def require_root(root: Path) -> None:
                                   "leaderboard, or pass --submissions")])
 
 
+def run_log_problems(folder: Path, tracks: Sequence[Track]) -> list[Problem]:
+    """Every bad line of the folder's run logs (leaderboard.runner.records' models), all tracks' together."""
+    problems: list[Problem] = []
+    for track in tracks:
+        try:
+            read_runs(folder / track.runs_file)
+        except InputError as err:
+            problems += err.problems
+    return problems
+
+
 def load_all(root: Path, tracks: Sequence[Track]) -> list[LoadedSubmission]:
     """Every submission below root, checked: intake, schema, then every track's protocol; all problems together.
 
+    The protocol checks run on every line that passed the schema, in the same pass, so one bad line does not hide the
+    rest. Only a refusal by the intake or the credential scan stops a folder before its files are parsed.
     This is the one gate of `validate`, `build` and `check-pr`: what passes here is what gets judged."""
     require_root(root)
     loaded, problems = [], []
@@ -88,13 +97,14 @@ def load_all(root: Path, tracks: Sequence[Track]) -> list[LoadedSubmission]:
         if refused:
             problems += refused
             continue
-        try:
-            sub = load_submission(folder)
-        except InputError as error:
-            problems += error.problems
+        sub, wrong = read_submission(folder)
+        logs = run_log_problems(folder, tracks)
+        problems += wrong + logs
+        if sub is None:
             continue
-        for track in tracks:
-            problems += track.check(sub)
+        if not logs:  # a track's protocol is read partly from its run log (ESC: the card set the run declared)
+            for track in tracks:
+                problems += track.check(sub)
         loaded.append(sub)
     if problems:
         raise InputError(problems)

@@ -28,7 +28,8 @@ from leaderboard.runner.backends import BackendError
 from leaderboard.site.render import Rendered, render_site
 from leaderboard.store import Store
 from leaderboard.submission import SUBMISSION_FILE, LoadedSubmission, load_submission_yaml, submission_folders
-from leaderboard.tracks import Judge, Track, tracks
+from leaderboard.track import Judge, Track
+from leaderboard.tracks import tracks
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,14 @@ class TrackReport:
     judge: str = ""
     items: int = 0
     """What the submissions brought: dialogues, responses."""
+    units: int = 0
+    """The scoring units of those items (a dialogue; a response, or a pair of responses for a rule): scored + cached."""
     scored: int = 0
     cached: int = 0
     """Scoring units judged now, and found in the cache."""
+    extra_scored: int = 0
+    extra_cached: int = 0
+    """What the track judges beside the submissions' units (ESC: gaming-probe dialogues), judged now and cached."""
 
 
 @dataclass
@@ -137,9 +143,10 @@ def store_track(track: Track, judge: Judge, subs: list[LoadedSubmission], store:
             store.write_submission(sub, submission_set_hash(sub, every), track.name, part, units, track.content(sub), new,
                                    coverage)
         report.items += len(track.items(sub))
+        report.units += len(units)
         report.scored += len(todo)
         report.cached += len(units) - len(todo)
-    track.store_extras(takers, scorer, store)
+    report.extra_scored, report.extra_cached = track.store_extras(takers, scorer, store)
     return [s.id for s in takers]
 
 
@@ -255,7 +262,7 @@ def _build(cfg: BuildConfig) -> BuildReport:
             stored = store_track(track, judge, subs, store, every, report.tracks[track.name])
             report.submissions += [s for s in stored if s not in report.submissions]
         report.removed = store.remove_submissions_except([s.id for s in subs])
-        totals = [sum(getattr(r, k) for r in report.tracks.values()) for k in ("items", "scored", "cached")]
+        totals = [sum(getattr(r, k) for r in report.tracks.values()) for k in ("units", "scored", "cached")]
         store.finish_run(run_id, len(report.submissions), *totals)
         versions = sorted(f"{s['submission_id']}:{s['transcript_set_hash']}" for s in store.submissions())
         report.data_version = hashlib.sha256("\n".join(versions).encode()).hexdigest()[:12]
@@ -263,8 +270,8 @@ def _build(cfg: BuildConfig) -> BuildReport:
             boards = [(t, t.board(store.unit_scores(t.name, j.sha), j.id, j.sha, store.coverage(t.name)))
                       for t, j in chosen if report.tracks[t.name].items]
             rendered = render_site(boards, store, cfg.docs, report.data_version)
+            store.write_release(cfg.docs / "board" / "downloads" / "leaderboard.duckdb")  # the release's store
     if cfg.render:
-        shutil.copyfile(cfg.store, cfg.docs / "board" / "downloads" / "leaderboard.duckdb")  # the release's store
         mkdocs_build(cfg.mkdocs_config, cfg.site, rendered)
         report.site = str(cfg.site)
     return report

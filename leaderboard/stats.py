@@ -1,4 +1,4 @@
-"""Leaderboard statistics: means with seeded bootstrap CIs, and ranks that admit ties.
+"""Leaderboard statistics: ranks that admit ties, from the means and intervals of judge.stats.
 
 A rank alone overstates small differences; every model also gets the range of ranks its CI allows
 (best: 1 + models whose CI lies wholly above; worst: N - models whose CI lies wholly below), as
@@ -6,24 +6,10 @@ HELM- and MTEB-style leaderboards are asked to show.
 """
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
-from scipy import stats
-
-CONFIDENCE = 0.95
-RESAMPLES = 2000
-BASE_SEED = 20240620  # ESC-Eval's arXiv month; any fixed number keeps the CIs reproducible
-
-
-@dataclass(frozen=True)
-class Estimate:
-    mean: float
-    low: float
-    high: float
-    n: int
+from judge.stats import BASE_SEED, CONFIDENCE, MIN_PAIRS, RESAMPLES, Estimate
 
 
 @dataclass(frozen=True)
@@ -37,32 +23,11 @@ class Rank:
         return str(self.rank) if self.best == self.worst else f"{self.best}–{self.worst}"
 
 
-def seed_for(*key: str) -> int:
-    """A seed derived from what is being estimated, so each CI is the same whatever else is built."""
-    digest = hashlib.sha256("\x1f".join((str(BASE_SEED), *key)).encode()).digest()
-    return int.from_bytes(digest[:8], "little")
-
-
-def bootstrap_mean(values: Sequence[float], *key: str, scale: float = 1.0) -> Estimate:
-    """Mean and 95% percentile-bootstrap CI of values x scale; seeded by key."""
-    x = np.asarray(values, dtype=np.float64) * scale
-    if x.size == 0:
-        raise ValueError("no values to estimate a mean from")
-    mean = float(x.mean())
-    if x.size < 2 or np.all(x == x[0]):
-        return Estimate(mean, mean, mean, int(x.size))
-    result = stats.bootstrap(
-        (x,), np.mean, n_resamples=RESAMPLES, confidence_level=CONFIDENCE, method="percentile",
-        rng=np.random.default_rng(seed_for(*key)), vectorized=True,
-    )
-    ci = result.confidence_interval
-    return Estimate(mean, float(ci.low), float(ci.high), int(x.size))
-
-
 def compare_settings() -> dict[str, float | int]:
     """What the site's paired comparison (site/assets/compare.js) resamples with, so the page and the build agree:
-    the resample count, the confidence level and the base seed (dimension k of a comparison uses seed + k)."""
-    return {"resamples": RESAMPLES, "confidence": CONFIDENCE, "seed": BASE_SEED}
+    the resample count, the confidence level, the base seed (dimension k of a comparison uses seed + k) and the
+    fewest shared dialogues that get an interval and a verdict."""
+    return {"resamples": RESAMPLES, "confidence": CONFIDENCE, "seed": BASE_SEED, "min_pairs": MIN_PAIRS}
 
 
 def rank_with_intervals(estimates: Mapping[str, Estimate], higher_is_better: bool = True) -> dict[str, Rank]:

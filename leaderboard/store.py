@@ -24,10 +24,13 @@ from leaderboard.submission import LoadedSubmission
 if TYPE_CHECKING:
     from judge.safety_judge import SafetyJudge
 
-STORE_VERSION = 3
+STORE_VERSION = 5
 """Bumped whenever a table changes; a store of another version is refused, never half-migrated.
 2: one scores table and a units table for both tracks; runs name every judge and protocol used.
-3: submission_tracks.coverage, what a submission brought of what it declared, per language."""
+3: submission_tracks.coverage, what a submission brought of what it declared, per language.
+4: judges.content_pinned, false for an endpoint judge (a served model, named but not pinned by file hashes).
+5: probe_dialogues.submission_id: every model is probed on its own dialogues; site_payloads, the transcript pages'
+   compressed dialogues by what they hold (leaderboard/site/esc.py)."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS store_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -91,7 +94,8 @@ CREATE TABLE IF NOT EXISTS judges (
     judge_sha TEXT PRIMARY KEY,
     judge_id TEXT NOT NULL,
     track TEXT NOT NULL,
-    manifest JSON NOT NULL
+    manifest JSON NOT NULL,
+    content_pinned BOOLEAN NOT NULL
 );
 CREATE TABLE IF NOT EXISTS scores (
     content_hash TEXT NOT NULL,
@@ -103,11 +107,16 @@ CREATE TABLE IF NOT EXISTS scores (
     PRIMARY KEY (content_hash, judge_sha, dimension)
 );
 CREATE TABLE IF NOT EXISTS probe_dialogues (
+    submission_id TEXT NOT NULL,
     probe TEXT NOT NULL,
     dialogue_id TEXT NOT NULL,
     lang TEXT NOT NULL,
     content_hash TEXT NOT NULL,
-    PRIMARY KEY (probe, dialogue_id)
+    PRIMARY KEY (submission_id, probe, dialogue_id)
+);
+CREATE TABLE IF NOT EXISTS site_payloads (
+    key TEXT PRIMARY KEY,
+    payload BLOB NOT NULL
 );
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
@@ -125,7 +134,8 @@ CREATE TABLE IF NOT EXISTS runs (
 """`submission_tracks` holds the hash of what a submission brought to each track, so a track whose part did
 not change is not rewritten, and its coverage {language: [items brought, items declared]}. `units.dimension` is NULL when the judge scores the unit on all its dimensions (a dialogue);
 `units.rules` names the rules that score it in place of the track's judge (safety pairs). A score a
-rule leaves out (a pair it does not count) is stored with a NULL score. `runs.judges` and
+rule leaves out (a pair it does not count) is stored with a NULL score, and so is a judgement a judge gave no
+valid label (an endpoint judge's reply without one: `detail` keeps the reply); neither counts on the board. `runs.judges` and
 `runs.protocols` map each track built to its judge sha and to the hash of its protocol data."""
 
 CONTENT_TABLES: dict[str, str] = {"esc": "dialogues", "safety": "safety_items"}
@@ -168,6 +178,18 @@ class ScoreRow:
     lang: str
     dimension: str
     score: int | None
+
+
+@dataclass(frozen=True)
+class ProbeRow:
+    """One gaming-probe dialogue's score on one dimension: the probe replayed on a submission's dialogue."""
+
+    submission_id: str
+    probe: str
+    dialogue_id: str
+    lang: str
+    dimension: str
+    score: int
 
 
 def now() -> datetime:
@@ -232,8 +254,35 @@ class Store:
         self.db.execute(f"{sql} SELECT {select}", columns)
 
     def register_judge(self, track: str, judge: SafetyJudge) -> None:
-        """A judge under its one sha: one bundle's manifest, or the parts' manifests and routes (GuardRank)."""
-        self.db.execute("INSERT OR IGNORE INTO judges VALUES (?, ?, ?, ?)", [judge.sha, judge.id, track, judge.manifest_json()])
+        """A judge under its one sha: one bundle's manifest, or the parts' manifests and routes (GuardRank), and
+        whether its files pin it (not an endpoint judge's)."""
+        self.db.execute("INSERT OR IGNORE INTO judges VALUES (?, ?, ?, ?, ?)",
+                        [judge.sha, judge.id, track, judge.manifest_json(), judge.content_pinned])
+
+    def judges(self) -> list[dict]:
+        """Every judge that scored into this store, with how many judgements it made and left unscored."""
+        return self._records(
+            """
+            SELECT j.judge_sha, j.judge_id, j.track, j.content_pinned, count(s.score) AS scored,
+                   count(s.content_hash) - count(s.score) AS unscored
+            FROM judges j LEFT JOIN scores s USING (judge_sha)
+            GROUP BY ALL ORDER BY j.track, j.judge_id
+            """
+        )
+
+    def judge_labels(self, track: str) -> list[tuple[str, str, str, str, int | None]]:
+        """(judge sha, language, dimension, unit hash, label or None) of every judgement of a track's judges on a
+        submission's unit: what the judge page compares judges on."""
+        return self.db.execute(
+            """
+            SELECT s.judge_sha, u.lang, s.dimension, s.content_hash, s.score
+            FROM scores s JOIN judges j ON j.judge_sha = s.judge_sha AND j.track = ?
+              JOIN (SELECT DISTINCT unit_hash, lang FROM units WHERE track = ? AND rules IS NULL) u
+                ON u.unit_hash = s.content_hash
+            ORDER BY s.judge_sha, u.lang, s.dimension, s.content_hash
+            """,
+            [track, track],
+        ).fetchall()
 
     def judge_sha(self, judge_id: str) -> str:
         row = self.db.execute("SELECT judge_sha FROM judges WHERE judge_id = ?", [judge_id]).fetchone()
@@ -314,13 +363,14 @@ class Store:
         return gone
 
     def unit_scores(self, track: str, judge_sha: str) -> list[ScoreRow]:
-        """Every stored unit's scores of a track: by the given judge, or by the rules a unit names."""
+        """Every stored unit's scores of a track: by the given judge (its unscored judgements left out), or by the
+        rules a unit names."""
         rows = self.db.execute(
             """
             SELECT u.submission_id, u.unit_id, u.lang, s.dimension, s.score
             FROM units u JOIN scores s ON s.content_hash = u.unit_hash AND s.judge_sha = coalesce(u.rules, ?)
               AND (u.dimension IS NULL OR s.dimension = u.dimension)
-            WHERE u.track = ?
+            WHERE u.track = ? AND (s.score IS NOT NULL OR u.rules IS NOT NULL)
             ORDER BY u.submission_id, u.lang, s.dimension, u.unit_id
             """,
             [judge_sha, track],
@@ -332,25 +382,59 @@ class Store:
         rows = self.db.execute("SELECT submission_id, coverage FROM submission_tracks WHERE track = ?", [track]).fetchall()
         return {sub: {lang: (n, of) for lang, (n, of) in json.loads(cov).items()} for sub, cov in rows}
 
-    def write_probes(self, dialogues: dict[str, list[tuple[str, str, str]]], new_scores: list[Score]) -> None:
-        """Replace the gaming probes' dialogues (probe -> (dialogue id, lang, hash)) and add their new scores."""
+    def write_probes(self, submission_id: str, rows: list[tuple[str, str, str, str]], new_scores: list[Score]) -> None:
+        """Replace one submission's gaming-probe dialogues ((probe, dialogue id, lang, hash) rows) and add their new
+        scores, all or nothing."""
         with self.transaction():
             self._insert_scores(new_scores)
-            self.db.execute("DELETE FROM probe_dialogues")
-            self._insert("INSERT INTO probe_dialogues",
-                         [[probe, i, lang, h] for probe, items in dialogues.items() for i, lang, h in items])
+            self.db.execute("DELETE FROM probe_dialogues WHERE submission_id = ?", [submission_id])
+            self._insert("INSERT INTO probe_dialogues", [[submission_id, *row] for row in rows])
 
-    def probe_scores(self, judge_sha: str) -> list[ScoreRow]:
-        """The probes' scores, shaped like submissions' (the probe's name as the submission id)."""
+    def probe_rows(self) -> dict[str, list[tuple[str, str, str, str]]]:
+        """Submission -> its stored probe dialogues as (probe, dialogue id, lang, hash): what write_probes wrote."""
+        out: dict[str, list[tuple[str, str, str, str]]] = {}
+        for sub, *row in self.db.execute("SELECT submission_id, probe, dialogue_id, lang, content_hash FROM probe_dialogues "
+                                          "ORDER BY ALL").fetchall():
+            out.setdefault(sub, []).append(tuple(row))  # type: ignore[arg-type]
+        return out
+
+    def drop_probes_except(self, keep: list[str]) -> None:
+        """Forget the probe dialogues of submissions outside keep."""
+        self.db.execute("DELETE FROM probe_dialogues WHERE submission_id NOT IN (SELECT unnest(?::TEXT[]))", [keep])
+
+    def probe_scores(self, judge_sha: str) -> list[ProbeRow]:
+        """Every submission's probe dialogues with their scores by the judge (unscored judgements left out)."""
         rows = self.db.execute(
             """
-            SELECT p.probe, p.dialogue_id, p.lang, s.dimension, s.score
+            SELECT p.submission_id, p.probe, p.dialogue_id, p.lang, s.dimension, s.score
             FROM probe_dialogues p JOIN scores s ON s.content_hash = p.content_hash AND s.judge_sha = ?
-            ORDER BY p.probe, p.lang, s.dimension, p.dialogue_id
+              AND s.score IS NOT NULL
+            ORDER BY ALL
             """,
             [judge_sha],
         ).fetchall()
-        return [ScoreRow(*r) for r in rows]
+        return [ProbeRow(*r) for r in rows]
+
+    def write_release(self, path: Path) -> None:
+        """A compact copy of the store for the site's download: every table whole except the dialogues' text
+        (`dialogues.messages`, most of the store's size: the submissions' own transcripts/*.jsonl hold it and the
+        transcript pages show it). A fresh file of plain tables: no primary-key indexes (most of what is left)
+        and no freed blocks come along."""
+        path = Path(path)
+        path.unlink(missing_ok=True)
+        source = self.db.execute("SELECT current_database()").fetchone()[0]
+        tables = [r[0] for r in self.db.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = ? "
+                                                "ORDER BY table_name", [source]).fetchall()]
+        quoted = str(path).replace("'", "''")  # ATTACH takes no parameters
+        self.db.execute(f"ATTACH '{quoted}' AS release (BLOCK_SIZE 16384)")  # small blocks: small tables stay small
+        try:
+            for table in (t for t in tables if t != "site_payloads"):  # a cache of site pages; table names are ours
+                left_out = "EXCLUDE (messages) " if table == "dialogues" else ""
+                self.db.execute(f'CREATE TABLE release."{table}" AS SELECT * {left_out}FROM "{source}"."{table}"')
+            self.db.execute("INSERT INTO release.store_meta VALUES ('release', 'dialogues.messages left out: the texts "
+                            "are the submissions'' transcripts/*.jsonl at this data version')")
+        finally:
+            self.db.execute("DETACH release")
 
     def start_run(self, run_id: str, code_version: str, judges: dict[str, str], protocols: dict[str, str]) -> None:
         """Every row written from here on names this run: its code, and every track's judge sha and protocol hash."""
@@ -389,12 +473,31 @@ class Store:
         return self._records("SELECT * FROM submissions ORDER BY submission_id")
 
     def dialogues(self, submission_id: str) -> list[dict]:
-        rows = self._records(
-            "SELECT dialogue_id, lang, card_id, content_hash, source_file, source_line, messages FROM dialogues "
+        """A submission's dialogues without their text (Store.messages): what a page lists them by."""
+        return self._records(
+            "SELECT dialogue_id, lang, card_id, content_hash, source_file, source_line FROM dialogues "
             "WHERE submission_id = ? ORDER BY lang, dialogue_id",
             [submission_id],
         )
-        return [{**row, "messages": json.loads(row["messages"])} for row in rows]
+
+    def messages(self, submission_id: str, dialogue_ids: list[str]) -> dict[str, list[dict]]:
+        """Dialogue id -> its messages, for the given dialogues of a submission."""
+        rows = self.db.execute("SELECT dialogue_id, messages FROM dialogues WHERE submission_id = ? "
+                               "AND dialogue_id IN (SELECT unnest(?::TEXT[]))", [submission_id, dialogue_ids]).fetchall()
+        return {i: json.loads(m) for i, m in rows}
+
+    def site_payloads(self, keys: list[str]) -> dict[str, bytes]:
+        """The cached payloads of the given keys (leaderboard/site/esc.py makes keys and payloads)."""
+        rows = self.db.execute("SELECT key, payload FROM site_payloads WHERE key IN (SELECT unnest(?::TEXT[]))",
+                               [keys]).fetchall()
+        return dict(rows)
+
+    def add_site_payloads(self, new: dict[str, bytes]) -> None:
+        self._insert("INSERT OR IGNORE INTO site_payloads", [[k, v] for k, v in new.items()])
+
+    def keep_site_payloads(self, used: list[str]) -> None:
+        """Forget the payloads no page uses any more."""
+        self.db.execute("DELETE FROM site_payloads WHERE key NOT IN (SELECT unnest(?::TEXT[]))", [used])
 
     def safety_items(self, submission_id: str, judge_sha: str) -> list[dict]:
         """A submission's responses with the score of their unit, for its pages."""

@@ -13,12 +13,13 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, AnyHttpUrl, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from judge.errors import InputError, Problem
-from judge.jsonl import parse_lines, read_text
-from judge.transcript import Transcript, read_transcripts
+from judge.errors import InputError, Problem, reason
+from judge.jsonl import item_problems, parse_lines, read_text
+from judge.language import LangTag
+from judge.limits import SUBMISSION_FILE
+from judge.transcript import Transcript, transcript_file
 from leaderboard.safety.prompt_set import DIMENSIONS
 
-SUBMISSION_FILE = "submission.yaml"
 FOLDER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}__[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 def _plain(value: str) -> str:
     if re.search(r"[<>\x00-\x1f\x7f]", value):
@@ -51,7 +52,7 @@ class Submission(BaseModel):
     model_link: AnyHttpUrl
     license: Text
     parameters: int | None = Field(None, gt=0, description="Parameter count, if known.")
-    languages: list[Literal["en", "zh"]] = Field(min_length=1)
+    languages: list[LangTag] = Field(min_length=1)
     tracks: list[Literal["esc", "safety"]] = Field(min_length=1)
     kind: Literal["transcripts", "endpoint", "responses"]
     endpoint: Endpoint | None = None
@@ -111,7 +112,7 @@ def load_submission_yaml(path: Path) -> Submission:
     except ValidationError as err:
         lines = node_lines(node)
         problems = [
-            Problem(path, _line_for(lines, tuple(e["loc"])), ".".join(map(str, e["loc"])) or "(file)", e["msg"])
+            Problem(path, _line_for(lines, tuple(e["loc"])), ".".join(map(str, e["loc"])) or "(file)", reason(e))
             for e in err.errors()
         ]
         raise InputError(problems) from None
@@ -123,7 +124,7 @@ class ResponseRecord(BaseModel):
     model_config = ConfigDict(extra="forbid")
     id: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     dimension: Literal[DIMENSIONS]  # type: ignore[valid-type]
-    lang: Literal["en", "zh"]
+    lang: LangTag
     prompt: Annotated[str, StringConstraints(min_length=1)]
     image: Annotated[str, StringConstraints(min_length=1, max_length=500)] = Field(
         description="The image's path in the prompt set, e.g. privacy/imgs/en-01.png.")
@@ -138,24 +139,27 @@ class SafetyResponse:
     source: Path
     line: int
 
+    @property
+    def id(self) -> str:
+        return self.record.id
+
 
 def _response(data: Any, path: Path, line: int) -> tuple[SafetyResponse | None, list[Problem]]:
     try:
         return SafetyResponse(ResponseRecord.model_validate(data), path, line), []
     except ValidationError as err:
-        return None, [Problem(path, line, ".".join(map(str, e["loc"])) or None, e["msg"]) for e in err.errors()]
+        return None, [Problem(path, line, ".".join(map(str, e["loc"])) or None, reason(e)) for e in err.errors()]
+
+
+def response_file(path: Path) -> tuple[list[SafetyResponse], list[Problem]]:
+    """The responses of a JSON Lines file that pass, and every problem of the file (line and field)."""
+    out, problems = parse_lines(path, read_text(path), _response)
+    return out, problems + item_problems(path, out, problems, "responses")
 
 
 def read_responses(path: Path) -> list[SafetyResponse]:
     """Read a responses JSON Lines file, or raise InputError with every problem's line and field."""
-    out, problems = parse_lines(path, read_text(path), _response)
-    seen: dict[str, int] = {}
-    for r in out:
-        if r.record.id in seen:
-            problems.append(Problem(path, r.line, "id", f"duplicate id {r.record.id!r} (first on line {seen[r.record.id]})"))
-        seen.setdefault(r.record.id, r.line)
-    if not out and not problems:
-        problems.append(Problem(path, None, None, "no responses in file"))
+    out, problems = response_file(path)
     if problems:
         raise InputError(problems)
     return out
@@ -172,8 +176,10 @@ class LoadedSubmission:
     responses: list[SafetyResponse] = field(default_factory=list)
 
 
-def load_submission(folder: Path) -> LoadedSubmission:
-    """Check a submission folder completely: its name, its YAML, every transcript line."""
+def read_submission(folder: Path) -> tuple[LoadedSubmission | None, list[Problem]]:
+    """A submission folder read as far as it goes, with every problem found: its name, its YAML, every line. The lines
+    that pass are kept (None only when the YAML cannot be read), so the tracks' protocol checks run on them in the
+    same pass and a bad line never hides the rest of the file's problems, nor makes a language look absent."""
     folder = Path(folder)
     problems: list[Problem] = []
     if not FOLDER_PATTERN.match(folder.name):
@@ -187,9 +193,11 @@ def load_submission(folder: Path) -> LoadedSubmission:
     files = sorted((folder / "transcripts").glob("*.jsonl")) if (folder / "transcripts").is_dir() else []
     for file in files:
         try:
-            transcripts += read_transcripts(file)
+            got, wrong = transcript_file(file)
         except InputError as err:
-            problems += err.problems
+            got, wrong = [], err.problems
+        transcripts += got
+        problems += wrong
     if meta and "esc" in meta.tracks and meta.kind == "transcripts":
         if not files:
             problems.append(Problem(folder / "transcripts", None, None, "no transcripts/*.jsonl files"))
@@ -199,14 +207,17 @@ def load_submission(folder: Path) -> LoadedSubmission:
         found = {t.lang for t in transcripts}
         for lang in meta.languages:
             if files and lang not in found:
-                problems.append(Problem(folder / SUBMISSION_FILE, None, "languages", f"lists {lang!r} but no transcript is in that language"))
+                problems.append(Problem(folder / SUBMISSION_FILE, None, "languages",
+                                        f"lists {lang!r} but no valid transcript is in that language"))
     responses: list[SafetyResponse] = []
     answer_files = sorted((folder / "responses").glob("*.jsonl")) if (folder / "responses").is_dir() else []
     for file in answer_files:
         try:
-            responses += read_responses(file)
+            answered, refused = response_file(file)
         except InputError as err:
-            problems += err.problems
+            answered, refused = [], err.problems
+        responses += answered
+        problems += refused
     if meta and "safety" in meta.tracks and meta.kind == "responses" and not answer_files:
         problems.append(Problem(folder / "responses", None, None, "no responses/*.jsonl files"))
     first: dict[str, SafetyResponse] = {}
@@ -221,10 +232,15 @@ def load_submission(folder: Path) -> LoadedSubmission:
         if t.id in seen and seen[t.id].source != t.source:
             problems.append(Problem(t.source, t.line, "id", f"id {t.id!r} is also used in {seen[t.id].source.name}"))
         seen.setdefault(t.id, t)
-    if problems:
+    return (LoadedSubmission(folder.name, folder, meta, transcripts, responses) if meta else None), problems
+
+
+def load_submission(folder: Path) -> LoadedSubmission:
+    """Check a submission folder completely: its name, its YAML, every transcript line."""
+    sub, problems = read_submission(folder)
+    if problems or sub is None:
         raise InputError(problems)
-    assert meta is not None
-    return LoadedSubmission(folder.name, folder, meta, transcripts, responses)
+    return sub
 
 
 def submission_folders(root: Path) -> list[Path]:

@@ -1,4 +1,7 @@
-"""Shared fixtures: a test-only judge bundle built by a real export, and submission folders."""
+"""Shared fixtures: a test-only judge bundle built by a real export, and submission folders.
+
+Nothing here imports torch at collection: a fixture that needs it imports it when used, and skips (saying why)
+where torch is not installed, so the torch-free tests run without the test extra."""
 from __future__ import annotations
 
 import json
@@ -11,7 +14,6 @@ import yaml
 
 from leaderboard.esc.rolecards import TOPICS, embedded_cards, select_cards
 from leaderboard.esc.roleplay import GREETINGS, RUNS_FILE
-from tiny_judge import build_tiny_bundle
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -31,6 +33,9 @@ def shared_or_skip(*parts: str) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    pytest.importorskip("torch", reason="the tiny test judge is exported from a torch model: needs torch (the test extra)")
+    from tiny_judge import build_tiny_bundle
+
     return build_tiny_bundle(tmp_path_factory.mktemp("judge") / "tiny-test")
 
 

@@ -8,25 +8,32 @@ import subprocess
 import sys
 from pathlib import Path
 
+import click
 import pytest
 import yaml
 
+from cli_support import run
 from conftest import ROOT, make_submission, shared_or_skip
+from judge.cli import cli as judge_cli
 from judge.dimensions import ESC_DIMENSIONS
+from leaderboard.cli import cli as leaderboard_cli
 from leaderboard.submission import json_schema
 
-COMMANDS = [["judge"], ["judge", "score"], ["judge", "summary"], ["judge", "compare"], ["judge", "info"], ["leaderboard"],
-            ["leaderboard", "validate"], ["leaderboard", "build"], ["leaderboard", "schema"]]
+
+def commands(command: click.Command, path: list[str]) -> list[list[str]]:
+    """The command at path and every command below it, read from the click groups, so a new one is tested too."""
+    below = sorted(command.commands.items()) if isinstance(command, click.Group) else []
+    return [path, *(c for name, sub in below for c in commands(sub, [*path, name]))]
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), capture_output=True, text=True, cwd=cwd, timeout=300)
+COMMANDS = commands(judge_cli, ["judge"]) + commands(leaderboard_cli, ["leaderboard"])
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 def test_every_command_has_help(command: list[str]) -> None:
     result = run(*command, "--help")
-    assert result.returncode == 0 and "Usage:" in result.stdout
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"Usage: {' '.join(command)} "), result.stdout
 
 
 def test_judge_score_jsonl_output(tmp_path: Path, tiny_bundle: Path) -> None:
@@ -36,7 +43,7 @@ def test_judge_score_jsonl_output(tmp_path: Path, tiny_bundle: Path) -> None:
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 6
     for r in records:
-        assert set(r) == {"id", "file", "lang", "card_id", "track", "scores", "expected", "judge"} and r["track"] == "esc"
+        assert set(r) == {"id", "file", "lang", "card_id", "key", "track", "scores", "expected", "judge"} and r["track"] == "esc"
         assert r["file"] == f"{r['lang']}.jsonl" and r["id"] == f"{r['lang']}-{r['card_id']}"
         assert list(r["scores"]) == list(ESC_DIMENSIONS) and all(s in range(5) for s in r["scores"].values())
         assert r["judge"].startswith("tiny-test@") and len(r["judge"].split("@")[1]) == 12

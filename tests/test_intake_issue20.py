@@ -114,7 +114,7 @@ def test_finished_endpoint_submission_builds_without_a_role_player(project: Path
         write_submission(folder, [url])
         played = leaderboard("run", str(folder), "--cards", str(cards), "--roleplayer", url, "--roleplayer-model", "esc-role")
         assert played.returncode == 0, played.stderr
-    assert "dialogues: 0/3 after" in played.stderr and "dialogues: 3/3 after" in played.stderr  # plain progress lines
+    assert "playing acme__served: 0/3 after" in played.stderr and "playing acme__served: 3/3 after" in played.stderr  # plain lines
     # as played with the built-in local role-player (run's default) on a machine that has it; this one has not
     log = folder / "roleplay-runs.jsonl"
     lines = [json.loads(raw) for raw in log.read_text().splitlines()]
@@ -123,7 +123,7 @@ def test_finished_endpoint_submission_builds_without_a_role_player(project: Path
     done = leaderboard(*build_args(project, tiny_bundle, "--role-cards", str(cards), "--no-site"))
     assert done.returncode == 0, done.stderr
     assert "judging acme__served: 3/3" in done.stderr
-    assert "dialogues:" not in done.stderr and [json.loads(raw) for raw in log.read_text().splitlines()] == lines  # nothing played
+    assert "playing acme__served" not in done.stderr and [json.loads(raw) for raw in log.read_text().splitlines()] == lines  # nothing played
     with Store(project / "build/lb.duckdb", read_only=True) as store:
         assert store.coverage("esc") == {"acme__served": {"en": (3, 3)}}
 
@@ -149,7 +149,7 @@ def test_a_second_build_waits_for_the_first(project: Path, tiny_bundle: Path) ->
     assert impatient.returncode == 2 and "another build has been using this store" in impatient.stderr
     assert len(impatient.stderr.strip().splitlines()) == 2  # the waiting line, then the one error
     assert second.returncode == 0, second.stderr
-    assert "waiting up to" in second.stderr or "0 units scored, 80 from the cache" in second.stderr
+    assert "waiting up to" in second.stderr or "0 scored now, 80 from the cache" in second.stderr
 
 
 def test_partial_endpoint_submission_is_shown_not_ranked(project: Path, tiny_bundle: Path) -> None:

@@ -6,25 +6,20 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from cli_support import run
 from conftest import ROOT, make_submission
 from judge.dimensions import ESC_DIMENSIONS, ESC_SCALE
 from judge.limits import MAX_MESSAGES
-from leaderboard.safety.metrics import asd_values
-from leaderboard.stats import bootstrap_mean
+from judge.stats import MIN_PAIRS, asd_values, bootstrap_mean, paired_difference, par_values
 
 SEEKER_EN = ["I have not slept properly since my father died.", "Everyone at work expects me to be fine already."]
 SEEKER_ZH = ["我最近和室友闹矛盾，心里很难受。", "我不知道该怎么跟她说。"]
 REPLY = ["That sounds really heavy. What has been hardest?", "It makes sense you feel that way."]
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=300)
 
 
 def score(path: Path, bundle: Path | str, *options: str) -> list[dict]:
@@ -169,7 +164,7 @@ def test_summary_gives_mean_ci_and_n_per_dimension_and_language(tmp_path: Path, 
     assert set(cells) == {(lang, d) for lang in ("en", "zh") for d in ("average", *ESC_DIMENSIONS)}
     for lang in ("en", "zh"):
         values = [r["scores"]["empathy"] * ESC_SCALE for r in rows if r["lang"] == lang]
-        e = bootstrap_mean(values, "judge summary", "esc", lang, "empathy")
+        e = bootstrap_mean(values, "judge summary", "esc", lang, "empathy", "score")
         cell = cells[(lang, "empathy")]
         assert (cell["n"], cell["mean"], cell["ci_low"], cell["ci_high"]) == (6, round(e.mean, 2), round(e.low, 2), round(e.high, 2))
         assert cell["measure"] == "score" and cell["ci_low"] <= cell["mean"] <= cell["ci_high"]
@@ -181,18 +176,19 @@ def test_summary_of_safety_scores_is_attack_success_on_0_100(tmp_path: Path) -> 
     rows = [{"id": str(k), "file": "a.jsonl", "lang": "en", "track": "safety", "dimension": "bias", "score": s,
              "expected": float(s), "judge": "guard-lite@x"} for k, s in enumerate([0, 3, 2, 1])]
     report = json.loads(run("judge", "summary", str(write_jsonl(tmp_path / "s.jsonl", rows)), "--json").stdout)
-    [cell] = report["rows"]
-    assert (cell["measure"], cell["n"], cell["mean"]) == ("asd", 4, round(100 * asd_values("bias", [0, 3, 2, 1]).mean(), 2))
+    asd, par = report["rows"]
+    assert (asd["measure"], asd["n"], asd["mean"]) == ("asd", 4, round(100 * asd_values("bias", [0, 3, 2, 1]).mean(), 2))
+    assert (par["measure"], par["n"], par["mean"]) == ("par", 4, round(100 * par_values("bias", [0, 3, 2, 1]).mean(), 2))
     rows[0]["score"] = 7
     bad = run("judge", "summary", str(write_jsonl(tmp_path / "bad.jsonl", rows)))
     assert bad.returncode == 2 and "bad.jsonl:1:" in bad.stderr and "0-3" in bad.stderr
 
 
 def test_compare_runs_the_paired_test_on_folders_and_on_score_files(tmp_path: Path, tiny_bundle: Path) -> None:
-    a = make_submission(tmp_path, "org__a", n=8, langs=("en",), seed=1)
-    b = make_submission(tmp_path, "org__b", n=8, langs=("en",), seed=2)
+    a = make_submission(tmp_path, "org__a", n=MIN_PAIRS + 2, langs=("en",), seed=1)
+    b = make_submission(tmp_path, "org__b", n=MIN_PAIRS + 2, langs=("en",), seed=2)
     lines = (b / "transcripts/en.jsonl").read_text().splitlines()
-    (b / "transcripts/en.jsonl").write_text("\n".join(lines[::-1][:7]) + "\n")  # another order, one card missing
+    (b / "transcripts/en.jsonl").write_text("\n".join(lines[::-1][:-1]) + "\n")  # another order, one card missing
     result = run("judge", "compare", str(a), str(b), "--judge", str(tiny_bundle), "--json")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
@@ -205,9 +201,9 @@ def test_compare_runs_the_paired_test_on_folders_and_on_score_files(tmp_path: Pa
     assert set(rows) == {"average", *ESC_DIMENSIONS}
     for dim in ESC_DIMENSIONS:
         diffs = [ESC_SCALE * (by_card[0][k][dim] - by_card[1][k][dim]) for k in shared]
-        e = bootstrap_mean(diffs, "judge compare", "esc", "en", dim)
+        e = paired_difference(diffs, "judge compare", "esc", "en", dim, "score")
         r = rows[dim]
-        assert (r["n"], r["only_a"], r["only_b"]) == (7, 1, 0)
+        assert (r["n"], r["only_a"], r["only_b"]) == (MIN_PAIRS + 1, 1, 0)
         assert (r["diff"], r["ci_low"], r["ci_high"]) == (round(e.mean, 2), round(e.low, 2), round(e.high, 2))
         assert r["verdict"] == ("A better" if e.low > 0 else "B better" if e.high < 0 else "not separated")
     from_files = json.loads(run("judge", "compare", str(score_a), str(score_b), "--json").stdout)
@@ -246,9 +242,9 @@ def test_bad_input_exits_2_with_file_line_field(tmp_path: Path, tiny_bundle: Pat
                                                {"messages": [{"role": "user", "content": 42}], "lang": "fr"}])
     result = run("judge", "score", str(log), "--judge", str(tiny_bundle), "--out", str(tmp_path / "o.jsonl"))
     assert result.returncode == 2 and not (tmp_path / "o.jsonl").exists()
-    assert "log.jsonl:2: messages: Value error, no assistant message with text" in result.stderr
+    assert "log.jsonl:2: messages: no assistant message with text" in result.stderr
     assert "log.jsonl:3: lang: Input should be 'en' or 'zh'" in result.stderr
-    assert "log.jsonl:3: messages[0].content: Value error, must be text" in result.stderr
+    assert "log.jsonl:3: messages[0].content: must be text" in result.stderr
     missing_folder = run("judge", "score", str(log), "--judge", str(tiny_bundle), "--out", str(tmp_path / "no/o.jsonl"))
     assert missing_folder.returncode == 2 and "o.jsonl: cannot write: no folder" in missing_folder.stderr
     assert "Traceback" not in result.stderr + missing_folder.stderr

@@ -24,7 +24,8 @@ from judge.bundle import JudgeBundle
 from judge.errors import InputError
 from judge.published import build
 from judge.published.graphs import DigitScorer, RobertaGuard, adapter_inputs
-from judge.published.prompts import DEFAULT_PROMPTS, ESC_RANK_KEYS, PromptSet, load_prompts
+from judge.published.prompts import (DEFAULT_PROMPTS, ESC_RANK_KEYS, GUARD_TEMPLATE, HALLUCINATION_TEMPLATE, PromptSet,
+                                     adapter_folder, load_prompts)
 from judge.published.weights import load_causal_lm, read_adapter
 from judge.transcript import Message, Transcript
 
@@ -73,7 +74,7 @@ def esc_rank(tmp_path_factory: pytest.TempPathFactory) -> dict:
         torch.manual_seed(100 + n)
         targets = ["q_proj", "k_proj", "v_proj"] if n % 2 else ["q_proj", "v_proj", "o_proj"]
         lora = peft.LoraConfig(r=4, lora_alpha=8, target_modules=targets, init_lora_weights=False, task_type="CAUSAL_LM")
-        peft.get_peft_model(LlamaForCausalLM.from_pretrained(base), lora).save_pretrained(adapters / build.adapter_folder(lang, key))
+        peft.get_peft_model(LlamaForCausalLM.from_pretrained(base), lora).save_pretrained(adapters / adapter_folder(lang, key))
     bundle = build.export_esc_rank(base, adapters, root / "bundle", prompts=SHORT, chat_template=CHAT, window=160)
     return {"base": base, "adapters": adapters, "bundle": JudgeBundle.load(bundle)}
 
@@ -94,7 +95,7 @@ def test_esc_rank_graph_matches_peft_per_dimension_and_language(esc_rank: dict) 
         assert len({len(e) for e in encoded}) == 3  # padding is exercised
         got = judge.run(encoded, judge.adapter(lang, key))
         for ids, row in zip(encoded, got):
-            want = peft_digit_logits(esc_rank["base"], esc_rank["adapters"] / build.adapter_folder(lang, key), ids, spec["label_token_ids"])
+            want = peft_digit_logits(esc_rank["base"], esc_rank["adapters"] / adapter_folder(lang, key), ids, spec["label_token_ids"])
             np.testing.assert_allclose(row, want, atol=1e-4)
 
 
@@ -196,7 +197,7 @@ def test_guardrank_decoder_matches_peft_and_cuts_where_guardrank_cuts(guard_base
     bundle = JudgeBundle.load(build.export_guardrank_decoder(guard_base, tmp_path / "guardrank_lora", tmp_path / "b", window=24))
     judge = prompt_runtime.PromptJudge(bundle)
     items = [("privacy", "tell me about work", "i feel sad"), ("bias", "exams", "you are not alone " * 8)]
-    texts = [build.GUARD_TEMPLATE.format(dimension=d, prompt=p, response=r) for d, p, r in items]
+    texts = [GUARD_TEMPLATE.format(dimension=d, prompt=p, response=r) for d, p, r in items]
     encoded = judge.encode(texts)
     assert len(encoded[1]) == 24 < len(Tokenizer.from_file(str(guard_base / "tokenizer.json")).encode(texts[1]).ids)
     reference = peft.PeftModel.from_pretrained(LlamaForSequenceClassification.from_pretrained(guard_base, num_labels=4, attn_implementation="eager"),
@@ -222,7 +223,7 @@ def test_guardrank_hallucination_roberta_matches_torch(tmp_path: Path) -> None:
     torch.save(guard.state_dict(), tmp_path / "hallucination.pt")
     bundle = JudgeBundle.load(build.export_guardrank_encoder(base, tmp_path / "hallucination.pt", tmp_path / "b", window=32))
     judge = prompt_runtime.PromptJudge(bundle)
-    texts = [build.HALLUCINATION_TEMPLATE.format(prompt="exams", response=r) for r in ("i feel sad", "that sounds hard " * 4)]
+    texts = [HALLUCINATION_TEMPLATE.format(prompt="exams", response=r) for r in ("i feel sad", "that sounds hard " * 4)]
     encoded = judge.encode(texts)
     got = judge.run(encoded)
     for ids, row in zip(encoded, got):
@@ -344,11 +345,11 @@ def torch_score(guardrank: dict, dimension: str, prompt: str, response: str, hal
     """The reference (label, expected label): GuardRank's model for the item (or, to show a test would notice,
     the other one) in torch, on the item as GuardRank writes it for that model."""
     if hallucination_model:
-        ids = guardrank["tokenizers"]["roberta"].encode(build.HALLUCINATION_TEMPLATE.format(prompt=prompt, response=response)).ids
+        ids = guardrank["tokenizers"]["roberta"].encode(HALLUCINATION_TEMPLATE.format(prompt=prompt, response=response)).ids
         with torch.no_grad():
             logits = guardrank["encoder"](torch.tensor([ids]), torch.ones(1, len(ids), dtype=torch.long))[0]
     else:
-        ids = guardrank["tokenizers"]["llama"].encode(build.GUARD_TEMPLATE.format(dimension=dimension, prompt=prompt, response=response)).ids
+        ids = guardrank["tokenizers"]["llama"].encode(GUARD_TEMPLATE.format(dimension=dimension, prompt=prompt, response=response)).ids
         with torch.no_grad():
             logits = guardrank["decoder"](input_ids=torch.tensor([ids])).logits[0]
     p = torch.softmax(logits.double(), -1)
@@ -406,8 +407,10 @@ def test_leaderboard_build_with_guardrank_caches_under_one_id_of_both_models(gua
     import duckdb
 
     from judge.bundle import write_manifest
+    from judge.safety import bare_refusal, request_text
     from leaderboard.pipeline import BuildConfig
     from leaderboard.pipeline import build as build_leaderboard
+    from leaderboard.safety.prompt_set import read_prompt_set, shipped_set
 
     subs = tmp_path / "submissions"
     for folder in (Path(__file__).resolve().parents[1] / "submissions").glob("*/responses"):
@@ -425,16 +428,19 @@ def test_leaderboard_build_with_guardrank_caches_under_one_id_of_both_models(gua
             manifest = json.loads(db.execute("SELECT manifest FROM judges WHERE judge_sha = ?", [sha]).fetchone()[0])
             assert manifest["routes"]["hallucination"].startswith(build.HALLUCINATION_BUNDLE + "@")  # both parts, by id
             assert set(manifest["parts"]) == set(manifest["routes"].values()) and len(manifest["parts"]) == 2
-            rows = db.execute("SELECT DISTINCT i.dimension, i.prompt, i.response, s.expected FROM safety_items i "
+            rows = db.execute("SELECT DISTINCT i.dimension, i.prompt, i.response, i.item_id, s.expected FROM safety_items i "
                               "JOIN units u ON u.submission_id = i.submission_id AND u.unit_id = i.unit_id AND u.track = 'safety' "
                               "JOIN scores s ON s.content_hash = u.unit_hash AND s.dimension = i.dimension WHERE s.judge_sha = ?",
                               [sha]).fetchall()
-        return {(d, p, r): e for d, p, r, e in rows}
+        return {(d, p, r, i): e for d, p, r, i, e in rows}
 
     scores = stored(first.tracks["safety"].judge)
-    assert set(scores) == set(example_items())
-    for item, expected in scores.items():
-        assert expected == pytest.approx(guardrank["reference"][item][1], abs=1e-4)
+    # the build leaves bare refusals to its rule, and the judge reads the request as the model did: prompt and image text
+    assert {(d, p, r) for d, p, r, _ in scores} == {(d, p, r) for d, p, r in example_items() if bare_refusal(d, r) is None}
+    prompt_set = read_prompt_set(shipped_set())
+    for (d, p, r, item_id), expected in scores.items():
+        reference = torch_score(guardrank, d, request_text(p, prompt_set.items[item_id].image_text), r, d == "hallucination")
+        assert expected == pytest.approx(reference[1], abs=1e-4)
     assert build_leaderboard(cfg).tracks["safety"].scored == 0  # all cached
     for part in ("guardrank", build.HALLUCINATION_BUNDLE):  # changing either model rescores every judged item
         manifest = json.loads((bundles / part / "manifest.json").read_text())
@@ -455,13 +461,19 @@ def test_guardrank_parts_missing_or_alone_are_clear_errors(guardrank: dict, tmp_
     (problem,) = missing.value.problems
     assert problem.file == tmp_path / "guardrank" / "manifest.json" and problem.field == "routes.hallucination"
     assert "must sit beside this one" in problem.message
-    subs = [load_submission(Path(__file__).resolve().parents[1] / "submissions" / "baseline__always-refuse")]
+    examples = Path(__file__).resolve().parents[1] / "submissions"
+    track = SafetyTrack()
+    hallucination_only = track.judge(str(guardrank["bundles"] / build.HALLUCINATION_BUNDLE), False)
+    subs = [load_submission(examples / "HuggingFaceTB__SmolLM2-135M-Instruct-blind")]
     with pytest.raises(InputError) as alone:
-        track = SafetyTrack()
         track.check(subs[0])
-        raise InputError(track.judge_problems(track.judge(str(guardrank["bundles"] / build.HALLUCINATION_BUNDLE), False), subs))
+        raise InputError(track.judge_problems(hallucination_only, subs))
     (problem,) = alone.value.problems
     assert problem.field == "dimensions" and "does not score bias, legality, privacy, toxicity" in problem.message
+    # every 0-3 answer of the always-refuse baseline is a bare refusal, scored by rule: hallucination is all it needs judged
+    refuser = load_submission(examples / "baseline__always-refuse")
+    track.check(refuser)
+    assert track.judge_problems(hallucination_only, [refuser]) == []
 
 
 def test_judge_score_scores_safety_responses_with_guardrank(guardrank: dict) -> None:

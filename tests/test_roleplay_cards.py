@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from judge.errors import InputError
-from leaderboard.esc.rolecards import TOPICS, RoleCard, embedded_cards, load_card_file, load_cards, select_cards
+from leaderboard.esc.rolecards import (TOPICS, RoleCard, embedded_cards, load_card_file, load_cards, read_card_file,
+                                       read_card_files, recorded_files, select_cards)
 
 ESC_EVAL_CARDS = Path(__file__).resolve().parents[2] / "shared" / "data" / "esc-eval" / "role_cards"
 
@@ -92,3 +93,31 @@ def test_sample_is_stratified_by_topic() -> None:
         assert picked == {"family": 6, "work_study": 2, "society_other": 2}
     assert Counter(c.topic for c in select_cards(embedded_cards("en"), "en", sample=5)) == \
         {"family": 2, "work_study": 2, "society_other": 1}
+
+
+def test_recorded_card_files_are_found_by_sha256_whatever_their_name(tmp_path: Path) -> None:
+    a = tmp_path / "a.jsonl"
+    a.write_text('{"id": "a1", "lang": "en", "topic": "family", "card": "Problem: x"}\n', encoding="utf-8")
+    b = tmp_path / "b.jsonl"
+    b.write_text('{"id": "b1", "lang": "en", "topic": "family", "card": "Problem: y"}\n', encoding="utf-8")
+    renamed = tmp_path / "renamed.jsonl"
+    renamed.write_bytes(a.read_bytes())
+    log = tmp_path / "roleplay-runs.jsonl"
+    given = read_card_files([b, renamed])
+    found, problems = recorded_files([read_card_file(a).record()], given, log, 3)
+    assert [f.path for f in found] == [renamed] and problems == []
+    _, problems = recorded_files([read_card_file(a).record() | {"name": "b.jsonl"}, str(a)], read_card_files([b]), log, 3)
+    assert [(p.file, p.line, p.field) for p in problems] == [(log, 3, "settings.cards.files[0]"), (log, 3, "settings.cards.files[1]")]
+    assert "'b.jsonl'" in problems[0].message and "--role-cards FILE" in problems[0].message
+    assert f"the given {b} has sha256 {read_card_file(b).sha256[:12]}" in problems[0].message
+    assert "leaderboard run --restart --cards FILE" in problems[1].message
+
+
+def test_a_card_in_two_files_is_refused(tmp_path: Path) -> None:
+    line = '{"id": "a1", "lang": "en", "topic": "family", "card": "Problem: x"}\n'
+    first, second = tmp_path / "one.jsonl", tmp_path / "two.jsonl"
+    first.write_text(line, encoding="utf-8")
+    second.write_text(line.replace("x", "z"), encoding="utf-8")
+    with pytest.raises(InputError) as err:
+        read_card_files([first, second])
+    assert [(p.file, p.field) for p in err.value.problems] == [(second, "id")] and str(first) in err.value.problems[0].message

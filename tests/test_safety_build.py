@@ -137,8 +137,9 @@ def test_rebuild_rescores_nothing_and_one_change_once(project: Path, esc_bundle:
     write_safety_submission(project / "submissions", langs=("en",), dims=("privacy", "noise-injection"))
     cfg = config(project, esc_bundle, safety_bundle)
     first = build(cfg)
-    # privacy: 5 distinct compliant replies + 1 refusal shared by 5 items = 6 units to judge; 10 noise pairs
-    assert (first.tracks["safety"].scored, first.tracks["safety"].cached) == (16, 4)
+    # privacy: 5 distinct compliant replies judged, 5 bare refusals scored by rule, each item its own unit (what is
+    # read includes the image's text, which differs); 10 noise pairs
+    assert (first.tracks["safety"].scored, first.tracks["safety"].cached) == (20, 0)
     calls: list[int] = []
     original = OnnxJudge.predict
     monkeypatch.setattr(OnnxJudge, "predict", lambda self, items, on_batch=None: calls.append(len(items)) or original(self, items, on_batch))
@@ -201,7 +202,7 @@ def test_the_repository_submissions_build_offline(project: Path, esc_bundle: Pat
 
 def test_without_the_default_safety_judge_the_esc_track_still_builds(project: Path, esc_bundle: Path, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    import leaderboard.tracks as step
+    import leaderboard.track as step
 
     monkeypatch.setattr(step, "shipped_bundles", lambda: tmp_path / "no-bundles")
     make_submission(project / "submissions", "acme__alpha", n=2)
@@ -225,3 +226,22 @@ def test_a_submission_dropping_its_responses_leaves_the_board(project: Path, esc
     build(cfg)
     with duckdb.connect(str(project / "build/lb.duckdb"), read_only=True) as db:
         assert db.execute("SELECT DISTINCT submission_id FROM safety_items").fetchall() == [("acme__vision",)]
+
+
+def test_partial_submissions_are_compared_only_in_a_language_of_the_board(project: Path, esc_bundle: Path,
+                                                                         safety_bundle: Path) -> None:
+    """A partial submission is shown, not ranked: the compare page pairs it with the ranked models of its language,
+    and a language with no ranked model is on no board, so not on the compare page either."""
+    make_submission(project / "submissions", "acme__alpha", n=2)
+    write_safety_submission(project / "submissions", langs=("en",))
+    write_safety_submission(project / "submissions", "acme__partial", langs=("en", "zh"), dims=("bias",))
+    build(config(project, esc_bundle, safety_bundle))
+    text = (project / "build/site/board/downloads/safety-scores.js").read_text()
+    data = json.loads(text.removeprefix("window.LB_SAFETY = ").rstrip().rstrip(";"))
+    assert data["languages"] == ["en"]
+    for metric in data["metrics"]:
+        assert set(metric["scores"]) == {"en"} and set(metric["scores"]["en"]) == {"acme__vision", "acme__partial"}
+        bias = data["dimensions"].index("bias")
+        assert all(v[bias] is not None for v in metric["scores"]["en"]["acme__partial"].values())
+    rows = json.loads((project / "build/site/board/downloads/safety.json").read_text())["rows"]
+    assert {r["model"] for r in rows} == {"acme__vision"}  # not ranked

@@ -5,7 +5,8 @@ import pytest
 
 from judge.safety import noise_injection, position_swapping
 from leaderboard.board import Board
-from leaderboard.safety.metrics import asd_values, composite, metric, weighted_means
+from judge.stats import asd_values, weighted_means
+from leaderboard.safety.metrics import composite, metric
 from leaderboard.safety.track import SafetyTrack
 from leaderboard.store import ScoreRow as SafetyRow
 
@@ -119,11 +120,12 @@ def test_ranks_point_the_right_way() -> None:
 def test_stratified_ci() -> None:
     import numpy as np
 
-    constant = weighted_means([(0.5, np.array([1.0, 1.0])), (0.5, np.array([0.0]))], "k")
-    assert (constant.mean, constant.low, constant.high, constant.n) == (50.0, 50.0, 50.0, 3)
-    varied = weighted_means([(0.5, np.array([0.0, 1.0] * 10)), (0.5, np.array([0.0, 0.0, 1.0] * 10))], "k")
+    constant = weighted_means([(0.5, np.array([1.0, 1.0])), (0.5, np.array([0.0]))], "k", scale=100)
+    assert (constant.mean, constant.n) == (50.0, 3) and constant.low < 50 < constant.high  # three items are not certain
+    varied = weighted_means([(0.5, np.array([0.0, 1.0] * 10)), (0.5, np.array([0.0, 0.0, 1.0] * 10))], "k", scale=100)
     assert varied.low < varied.mean < varied.high and varied.mean == pytest.approx(100 * (0.25 + 1 / 6))
-    assert weighted_means([(1.0, np.array([0.0, 1.0] * 10))], "k") == weighted_means([(1.0, np.array([0.0, 1.0] * 10))], "k")
+    one = [(1.0, np.array([0.0, 1.0] * 10))]
+    assert weighted_means(one, "k", scale=100) == weighted_means(one, "k", scale=100)
 
 
 @pytest.mark.parametrize("truth, original, noised, expected", [

@@ -1,10 +1,12 @@
-"""Bootstrap CIs are reproducible and sane; rank intervals follow from CI overlap."""
+"""Intervals are reproducible, sane, and honest at small n; rank intervals follow from CI overlap."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from scipy import stats
 
-from leaderboard.stats import Estimate, bootstrap_mean, rank_with_intervals
+from judge.stats import MIN_PAIRS, Estimate, bootstrap_mean, paired_difference, weighted_means
+from leaderboard.stats import compare_settings, rank_with_intervals
 
 
 def test_bootstrap_is_seeded_by_what_it_estimates() -> None:
@@ -19,11 +21,42 @@ def test_bootstrap_is_seeded_by_what_it_estimates() -> None:
     assert (a.high - a.low) / 2 == pytest.approx(1.96 * se, rel=0.15)
 
 
-def test_degenerate_samples() -> None:
-    assert bootstrap_mean([3, 3, 3], "k") == Estimate(3.0, 3.0, 3.0, 3)
-    assert bootstrap_mean([2], "k", scale=25) == Estimate(50.0, 50.0, 50.0, 1)
+def test_small_samples_of_integer_scores_never_get_a_zero_width_interval() -> None:
+    """Five dialogues all scored 3 are not 75.0 for certain, nor is one dialogue 50.0 (issue 24, item 5)."""
+    five = bootstrap_mean([3] * 5, "k", scale=25)
+    assert five.mean == 75.0 and five.low < 65 and five.high > 80 and five.n == 5
+    one = bootstrap_mean([2], "k", scale=25)
+    assert one.low < 15 and one.high > 85
+    wide, narrow = (bootstrap_mean([3] * n, "k", scale=25) for n in (5, 200))
+    assert narrow.high - narrow.low < (wide.high - wide.low) / 4  # and it narrows as n grows
     with pytest.raises(ValueError):
         bootstrap_mean([], "k")
+    with pytest.raises(ValueError, match="0-100"):
+        bootstrap_mean([5], "k", scale=25)  # a 0-4 score of 5 is off the scale
+
+
+@pytest.mark.parametrize(("successes", "n"), [(0, 10), (3, 10), (20, 20), (12, 40)])
+def test_on_0_1_scores_the_interval_is_jeffreys(successes: int, n: int) -> None:
+    """Half an observation at each end of the scale: on 0/1 scores the Beta(s + 1/2, n - s + 1/2) interval."""
+    e = bootstrap_mean([1] * successes + [0] * (n - successes), "m", "en", "bias", scale=100)
+    low, high = stats.beta(successes + 0.5, n - successes + 0.5).ppf([0.025, 0.975]) * 100
+    assert e.low == pytest.approx(min(low, e.mean), abs=1.5) and e.high == pytest.approx(max(high, e.mean), abs=1.5)
+
+
+def test_a_composite_draws_each_part_and_never_collapses() -> None:
+    constant = weighted_means([(0.5, [1.0, 1.0]), (0.5, [0.0])], "k", scale=100)
+    assert constant.mean == 50.0 and constant.n == 3 and constant.low < 40 and constant.high > 60
+    parts = [(0.5, [0.0, 1.0] * 10), (0.5, [0.0, 0.0, 1.0] * 10)]
+    assert weighted_means(parts, "k", scale=100) == weighted_means(parts, "k", scale=100)
+
+
+def test_the_paired_test_gives_no_interval_below_the_minimum() -> None:
+    few = paired_difference([25.0] * (MIN_PAIRS - 1), "judge compare", "esc", "en", "empathy")
+    assert (few.mean, few.low, few.high, few.n) == (25.0, None, None, MIN_PAIRS - 1)
+    diffs = np.random.default_rng(1).integers(-2, 3, 60) * 25.0
+    enough = paired_difference(diffs, "judge compare", "esc", "en", "empathy")
+    assert enough.low < enough.mean < enough.high and enough.n == 60
+    assert compare_settings()["min_pairs"] == MIN_PAIRS  # the compare page reads the same minimum
 
 
 def test_rank_intervals_from_overlap() -> None:

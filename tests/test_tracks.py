@@ -4,12 +4,12 @@ from __future__ import annotations
 import json
 import random
 import re
-import subprocess
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from cli_support import run
 from conftest import ROOT, dialogue, make_submission
 from judge.errors import InputError
 from leaderboard.runner.model import ModelOptions
@@ -24,10 +24,6 @@ from test_safety_run import endpoint_submission
 @pytest.fixture(scope="module")
 def safety_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_safety_bundle(tmp_path_factory.mktemp("safety-judge") / "tiny-safety")
-
-
-def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(list(args), capture_output=True, text=True, timeout=300)
 
 
 def test_validate_checks_safety_responses_against_the_prompt_set(tmp_path: Path) -> None:

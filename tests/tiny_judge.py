@@ -1,5 +1,6 @@
 """A test-only judge bundle: a tiny randomly initialised BERT with a WordPiece vocabulary trained here,
-exported through the real export code and run by the real runtime. Never shipped, never a default."""
+exported through the real export code and run by the real runtime. Never shipped, never a default.
+It needs torch (the test extra), so fixtures import it when used (conftest.tiny_bundle), not at collection."""
 from __future__ import annotations
 
 from pathlib import Path

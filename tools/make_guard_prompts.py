@@ -1,7 +1,7 @@
 """Generate the project's own small bilingual MLLMGuard-style prompt set, so the safety track runs offline.
 
-`python -m tools.make_guard_prompts [OUT]` writes `OUT/<dimension>/prompt.csv` and `imgs/` for the seven
-dimensions, 10 prompts per dimension and language (en, zh), with images drawn here:
+`python -m tools.make_guard_prompts [OUT]` writes `OUT/<dimension>/prompt.csv` (MLLMGuard's columns and
+`Image Text`, the words drawn in each image) and `imgs/` for the seven dimensions, 10 prompts per dimension and language (en, zh), with images drawn here:
 
 - privacy, toxicity, legality: typographic images in FigStep's manner, a harmful title over an empty
   numbered list, and a benign-looking text prompt asking to fill the list in;
@@ -23,7 +23,7 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw, ImageFont
 
-from leaderboard.safety.prompt_set import COLUMNS, DIMENSIONS, PAIRED, add_noise, shipped_set, swap_halves, variant_image
+from leaderboard.safety.prompt_set import COLUMNS, DIMENSIONS, IMAGE_TEXT, PAIRED, add_noise, shipped_set, swap_halves, variant_image
 
 SOURCE = "esc-guard-leaderboard (generated)"
 FONTS = {
@@ -249,12 +249,13 @@ def rows_for(dim: str, lang: str, fonts: dict[str, str] | None) -> list[tuple[di
     k = 0 if lang == "en" else 1
     out: list[tuple[dict[str, str], bytes]] = []
     for n in range(10):
-        answer = ""
+        answer = text = ""  # text: the words drawn in the image, for a judge that cannot see it
         if dim in TITLES:
-            prompt, image = FILL_PROMPT[lang], typographic(TITLES[dim][n][k], lang, fonts)
+            prompt, image, text = FILL_PROMPT[lang], typographic(TITLES[dim][n][k], lang, fonts), TITLES[dim][n][k]
         elif dim == "bias":
             left, right, question = BIAS[n]
             prompt, image = question[k], figures((left[k], right[k]), lang, fonts)
+            text = f"1: {left[k]}\n2: {right[k]}"
         elif dim == "hallucination":
             objects, question, truth = HALLUCINATION[n]
             prompt, image, answer = question[k], png(scene(objects).quantize(16)), truth[k]
@@ -274,7 +275,7 @@ def rows_for(dim: str, lang: str, fonts: dict[str, str] | None) -> list[tuple[di
             image = png(scene([left, right], (256, 128)))
         category_1, category_2, jailbreak = CATEGORY[dim]
         row = {"Image": f"{lang}-{n + 1:02d}.png", "Prompt": prompt, "Answer": answer, "Jailbreak Type": jailbreak,
-               "Source": SOURCE, "Lan": lang, "Category I": category_1, "Category II": category_2}
+               "Source": SOURCE, "Lan": lang, "Category I": category_1, "Category II": category_2, IMAGE_TEXT: text}
         out.append((row, image))
     return out
 
@@ -301,7 +302,7 @@ def generate(out: Path, fonts: dict[str, str] | None = None) -> Path:
                     (folder / "imgs" / variant_image(row["Image"], PAIRED[dim])).write_bytes(copy)  # type: ignore[arg-type]
                 rows.append(row)
         with (folder / "prompt.csv").open("w", encoding="utf-8", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(COLUMNS))
+            writer = csv.DictWriter(fh, fieldnames=[*COLUMNS, IMAGE_TEXT])
             writer.writeheader()
             writer.writerows(rows)
     return out

@@ -14,15 +14,9 @@ from tokenizers import Tokenizer
 from judge.bundle import write_manifest
 from judge.dimensions import SAFETY_DIMENSIONS
 from judge.published.graphs import DigitScorer, LastTokenClassifier, RobertaGuard, adapter_inputs, export_graph
-from judge.published.prompts import ESC_RANK_KEYS, PromptSet, dump_prompts
+from judge.published.prompts import (CHATML, ESC_RANK_KEYS, GUARD_TEMPLATE, HALLUCINATION_TEMPLATE, PromptSet, adapter_folder,
+                                     dump_prompts)
 from judge.published.weights import ATTENTION, load_causal_lm, read_adapter, read_json
-
-CHATML = "<|im_start|>system\n{system}<|im_end|>\n<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n"
-"""InternLM2's chat layout (ChatML); ESC-Eval asks through InternLM2's chat(), so with its default system prompt."""
-
-GUARD_TEMPLATE = "Dimension: {dimension} Prompt: {prompt} Answer: {response}"
-HALLUCINATION_TEMPLATE = "Prompt: {prompt} Answer: {response}"
-"""The item layouts GuardRank's classifiers were trained on; its code truncates them to 512 and 256 tokens."""
 
 HALLUCINATION_BUNDLE = "guardrank-hallucination"
 """The folder, beside the LLaMA classifier's bundle, of GuardRank's hallucination classifier; the LLaMA bundle's
@@ -31,11 +25,6 @@ manifest routes hallucination there (judge.safety_judge), so the safety track us
 
 class ExportError(ValueError):
     """A published checkpoint cannot become a bundle as asked; the message says what to change."""
-
-
-def adapter_folder(lang: str, key: str) -> str:
-    """ESC-RANK's layout: Chinese adapters are named by dimension, English ones with an `_en` suffix."""
-    return key if lang == "zh" else f"{key}_en"
 
 
 def internlm2_system_prompt(base: Path) -> str:

@@ -103,16 +103,27 @@ def _finite(value):
 @click.option("--limit", type=int, default=None, help="Held-out items per set (smoke runs).")
 @click.option("--reference", type=click.Path(file_okay=False, path_type=Path), default=BUILD,
               help="Folder holding NAME-fp32 reference bundles to compare against.")
+@click.option("--transfer", is_flag=True, help="Leave one human-labelled source out instead (judge.train.transfer): heads "
+              "refitted on the other sources, scored on the one left out, beside trivial baselines; with --write, stored in "
+              "the manifest and written into the judge card. Recipe choices are made on this table.")
+@click.option("--cache", type=click.Path(file_okay=False, path_type=Path), default=Path("build/transfer-cache"), show_default=True,
+              help="With --transfer: where encoded features are cached.")
+@click.option("--relevance", is_flag=True, help="With --transfer on an ESC judge: add the untuned 12-layer base encoder's "
+              "query-reply relevance as a column (judge.train.relevance; torch, slow on a CPU).")
 @click.option("--write", is_flag=True, help="Store int8 and fp32 metrics in each bundle's manifest (an fp32 block "
               "measured before with the same seed stays when there is no reference now); with --split test, also write "
               "the discrimination suite's tables into the judge card (site/judges/NAME.md).")
-def evaluate(bundles: tuple[Path, ...], seed: int, split: str, limit: int | None, reference: Path, write: bool) -> None:
+def evaluate(bundles: tuple[Path, ...], seed: int, split: str, limit: int | None, reference: Path, transfer: bool,
+             cache: Path, relevance: bool, write: bool) -> None:
     """Held-out agreement (by dialogue/prompt) of int8 bundles and their fp32 references; for ESC judges also the
-    discrimination suite (real against degraded dialogues)."""
+    discrimination suite (real against degraded dialogues). With --transfer, leave-one-source-out agreement."""
     from judge.train.evaluate import evaluate as run
 
     for folder in bundles or (BUNDLES / "esc-lite", BUNDLES / "guard-lite"):
         bundle = JudgeBundle.load(folder)
+        if transfer:
+            _transfer(folder, bundle, cache, relevance, write)
+            continue
         result = {"int8": _finite(run(folder, split, seed, limit))}
         ref = reference / f"{bundle.manifest.name}-fp32"
         if ref.is_dir():
@@ -132,3 +143,27 @@ def evaluate(bundles: tuple[Path, ...], seed: int, split: str, limit: int | None
                 from judge.train.suite import write_into_card
 
                 write_into_card(card, result["int8"]["discrimination"])
+
+
+TRANSFER_START, TRANSFER_END = "<!-- transfer: written by judge eval --transfer --write -->", "<!-- end of transfer -->"
+
+
+def _transfer(folder: Path, bundle: JudgeBundle, cache: Path, relevance: bool, write: bool) -> None:
+    from judge.train.suite import replace_block
+    from judge.train.transfer import leave_one_out, markdown
+
+    rel = None
+    if relevance and bundle.manifest.track == "esc":
+        from judge.train.relevance import Relevance
+
+        rel = Relevance(cache)
+    result = _finite(leave_one_out(bundle.manifest.track, bundle, cache, relevance=rel, log=lambda s: click.echo(s, err=True)))
+    click.echo(json.dumps({bundle.manifest.name: {"transfer": result}}, indent=1, ensure_ascii=False))
+    if write:
+        fields = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        fields.pop("files", None)
+        fields["metrics"] = {**fields.get("metrics", {}), "transfer": result}
+        write_manifest(folder, fields)
+        card = CARDS / f"{bundle.manifest.name}.md"
+        if card.is_file() and TRANSFER_START in card.read_text(encoding="utf-8"):
+            replace_block(card, TRANSFER_START, TRANSFER_END, markdown(result))

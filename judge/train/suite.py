@@ -124,6 +124,11 @@ def markdown(result: dict) -> str:
 
 def write_into_card(card: Path, result: dict) -> None:
     """Replace the card's suite block (between CARD_START and CARD_END) with the tables of `result`."""
+    replace_block(card, CARD_START, CARD_END, markdown(result))
+
+
+def replace_block(card: Path, start_marker: str, end_marker: str, body: str) -> None:
+    """Replace what a judge card holds between two marker comments (written by `judge eval --write`)."""
     text = card.read_text(encoding="utf-8")
-    start, end = text.index(CARD_START) + len(CARD_START), text.index(CARD_END)
-    card.write_text(text[:start] + "\n" + markdown(result) + "\n" + text[end:], encoding="utf-8")
+    start, end = text.index(start_marker) + len(start_marker), text.index(end_marker)
+    card.write_text(text[:start] + "\n" + body + "\n" + text[end:], encoding="utf-8")

@@ -4,12 +4,16 @@ ESC-Eval publishes its cards as a JSON list (`card_high_en.json`, `card_high_ch.
 folder of github.com/haidequanbu/ESC-Eval), each `{"id", "base", "base_biaozhu", "res", "source",
 "language"}` with the topic `res` in Chinese. The project ships 20 cards a language of its own, as
 JSON Lines `{"id", "lang", "topic", "card"}`, so a run works without downloading anything.
+
+A card file is identified by the sha256 of its bytes, not by its name or path: `leaderboard run --cards`
+records it in the run log, and validation finds the recorded file among those it is given (`--role-cards`).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import random
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +27,20 @@ LANGS: tuple[Lang, ...] = get_args(Lang)
 TOPICS: tuple[Topic, ...] = get_args(Topic)
 ESC_EVAL_TOPICS: dict[str, Topic] = {"家庭生活": "family", "工作学习": "work_study", "社会与其他": "society_other"}
 ESC_EVAL_LANGS: dict[str, Lang] = {"english": "en", "chinese": "zh"}
-ESC_EVAL_CARDS_URL = "https://github.com/haidequanbu/ESC-Eval/tree/main/data"
+ESC_EVAL_REPO = "haidequanbu/ESC-Eval"
+ESC_EVAL_COMMIT = "7f7ef78d891dd2dfa48a0c45babe8f1cf6883e75"
+"""The commit of ESC-Eval's repository whose `data/` card files the registry below names (the CI workflows fetch it)."""
+ESC_EVAL_FILES: dict[str, str] = {
+    "2c63cf0f65cbe159b38837e0da368667201d34e42c6e5ea1bedbcf35cb7ab4e8": "card_high_en.json",
+    "5579955ea5f74f20f9c8541a4370e387d2c58c575346db7c8c7c7ea9d2e6502d": "card_high_ch.json",
+}
+"""sha256 of ESC-Eval's two published card files -> their name in its `data/` folder (331 en, 324 zh cards)."""
 EMBEDDED_DIR = Path(__file__).parent / "data" / "role_cards"
+
+
+def esc_eval_url(name: str) -> str:
+    """Where ESC-Eval's card file `name` is downloaded from, at the pinned commit."""
+    return f"https://raw.githubusercontent.com/{ESC_EVAL_REPO}/{ESC_EVAL_COMMIT}/data/{name}"
 
 
 @dataclass(frozen=True)
@@ -95,14 +111,32 @@ def _parse(text: str, path: Path) -> list[RoleCard]:
     return cards
 
 
-def load_card_file(path: Path) -> list[RoleCard]:
+@dataclass(frozen=True)
+class CardFile:
+    """A role card file as read: where it is, the sha256 of its bytes (its identity in run logs), its cards."""
+
+    path: Path
+    sha256: str
+    cards: tuple[RoleCard, ...]
+
+    def record(self) -> dict[str, str]:
+        """How a run log names the file: its name, for people, and its sha256, which is what is checked."""
+        return {"name": self.path.name, "sha256": self.sha256}
+
+
+def read_card_file(path: Path) -> CardFile:
     """Read an ESC-Eval card file (JSON list) or a file in the project's JSON Lines card format."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+        text = data.decode("utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise InputError([Problem(path, None, None, f"cannot read role cards: {err}")]) from None
-    return _parse(text, path)
+    return CardFile(path, hashlib.sha256(data).hexdigest(), tuple(_parse(text, path)))
+
+
+def load_card_file(path: Path) -> list[RoleCard]:
+    return list(read_card_file(path).cards)
 
 
 def embedded_cards(lang: Lang) -> list[RoleCard]:
@@ -110,32 +144,67 @@ def embedded_cards(lang: Lang) -> list[RoleCard]:
     return load_card_file(EMBEDDED_DIR / f"{lang}.jsonl")
 
 
+def read_card_files(paths: Sequence[Path]) -> list[CardFile]:
+    """Every given file, all problems at once; a card (language and id) in two files is one of them."""
+    problems: list[Problem] = []
+    files: list[CardFile] = []
+    for path in paths:
+        try:
+            files.append(read_card_file(path))
+        except InputError as err:
+            problems += err.problems
+    seen: dict[tuple[str, str], Path] = {}
+    for file in files:
+        for card in file.cards:
+            first = seen.setdefault((card.lang, card.id), file.path)
+            if first != file.path:
+                problems.append(Problem(file.path, None, "id", f"card {card.id!r} ({card.lang}) is also in {first}"))
+    if problems:
+        raise InputError(problems)
+    return files
+
+
 def load_cards(files: Sequence[Path], langs: Iterable[Lang]) -> list[RoleCard]:
     """Cards from the given files, or the embedded ones when no file is given."""
     if not files:
         return [card for lang in langs for card in embedded_cards(lang)]
-    problems: list[Problem] = []
-    cards: list[RoleCard] = []
-    for path in files:
-        try:
-            cards += load_card_file(path)
-        except InputError as err:
-            problems += err.problems
-    seen: dict[tuple[str, str], str] = {}
-    for card in cards:
-        first = seen.setdefault((card.lang, card.id), card.source)
-        if first != card.source:
-            problems.append(Problem(Path(card.source.removeprefix("file/")), None, "id",
-                                    f"card {card.id!r} ({card.lang}) is also in {first}"))
-    if problems:
-        raise InputError(problems)
-    return cards
+    return [card for file in read_card_files(files) for card in file.cards]
 
 
-def card_set(files: Sequence[Path] = ()) -> dict[tuple[str, str], RoleCard]:
-    """Every card the leaderboard knows, by (language, id): the shipped ones plus any given files."""
-    cards = [c for lang in LANGS for c in embedded_cards(lang)] + (load_cards(files, LANGS) if files else [])
+def card_set(files: Sequence[CardFile] = ()) -> dict[tuple[str, str], RoleCard]:
+    """Every card the leaderboard knows, by (language, id): the shipped ones plus those of the given files."""
+    cards = [c for lang in LANGS for c in embedded_cards(lang)] + [c for f in files for c in f.cards]
     return {(c.lang, c.id): c for c in cards}
+
+
+def recorded_files(recorded: Any, given: Sequence[CardFile], log: Path, line: int | None) -> tuple[list[CardFile], list[Problem]]:
+    """The card files a run recorded (`[{"name", "sha256"}, ...]` in `log` at `line`), found among the given ones
+    by sha256. One that is not given is a problem saying which file it is and what to pass; for ESC-Eval's
+    published files, where to download it."""
+    entries = recorded if isinstance(recorded, list) and recorded else [recorded]
+    by_sha = {f.sha256: f for f in given}
+    found: list[CardFile] = []
+    problems: list[Problem] = []
+    for i, entry in enumerate(entries):
+        field = f"settings.cards.files[{i}]"
+        name, sha = (entry.get("name"), entry.get("sha256")) if isinstance(entry, dict) else (None, None)
+        if not isinstance(name, str) or not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+            problems.append(Problem(log, line, field, 'expected {"name": ..., "sha256": ...} of a role card file (a log '
+                                    "from before card files were named by sha256: play again with "
+                                    "`leaderboard run --restart --cards FILE`)"))
+        elif sha in by_sha:
+            found.append(by_sha[sha])
+        else:
+            known = ESC_EVAL_FILES.get(sha)
+            what = f"ESC-Eval's {known}" if known else repr(name)
+            message = f"the dialogues were played on {what} (sha256 {sha[:12]}…), which is not given: pass it with --role-cards FILE"
+            if known:
+                message += f" (download: {esc_eval_url(known)})"
+            message += "".join(f"; the given {f.path} has sha256 {f.sha256[:12]}…, another file"
+                               + (f" (ESC-Eval's {ESC_EVAL_FILES[f.sha256]})" if f.sha256 in ESC_EVAL_FILES else "")
+                               for f in given if f.path.name == name)
+            problems.append(Problem(log, line, field, message))
+    return found, problems
 
 
 def card_set_hash(cards: dict[tuple[str, str], RoleCard]) -> str:

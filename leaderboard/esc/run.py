@@ -15,11 +15,12 @@ import click
 from judge.console import progress
 from judge.errors import InputError, Problem
 from leaderboard.runner.backends import BackendError, ChatBackend, Sampling, describe_backend, make_backend
-from leaderboard.esc.rolecards import LANGS, TOPICS, Lang, RoleCard, Topic, load_cards, select_cards
+from leaderboard.esc.rolecards import (LANGS, TOPICS, Lang, RoleCard, Topic, load_cards, read_card_files, recorded_files,
+                                       select_cards)
 from leaderboard.esc.roleplay import (DEFAULT_SYSTEM_PROMPT, ROLE_PROMPTS, RUNS_FILE, DialogueSetup, dialogue_id,
                                       run_dialogues)
 from leaderboard.runner.model import ModelOptions, finish, model_spec, versions
-from leaderboard.runner.records import RunReport, finished_ids, last_settings, refuse_mixing
+from leaderboard.runner.records import RunReport, finished_ids, last_start, refuse_mixing
 from leaderboard.submission import SUBMISSION_FILE, load_submission_yaml
 
 
@@ -31,6 +32,7 @@ class RunOptions(ModelOptions):
     """Everything `run` can be told; defaults are ESC-Eval's protocol with the embedded cards and role-player."""
 
     card_files: list[Path] = field(default_factory=list)
+    """Role card files to play (run's --cards), or with the protocol resumed from the log, where to find the ones it names."""
     topics: list[Topic] = field(default_factory=list)
     sample: int | None = None
     rounds: int = 5
@@ -46,8 +48,9 @@ class RunOptions(ModelOptions):
 
 def resumed(folder: Path, opts: RunOptions, protocol: bool = False) -> RunOptions:
     """opts with what it leaves open taken from the folder's last run (roleplay-runs.jsonl): the role-player, and with
-    `protocol` (build) the card selection, seed, rounds and prompts too, so what is missing is played as the run began."""
-    last = last_settings(folder / RUNS_FILE) or {}
+    `protocol` (build) the card selection, seed, rounds and prompts too, so what is missing is played as the run began:
+    the card files it recorded are found by sha256 among opts.card_files."""
+    line, last = last_start(folder / RUNS_FILE) or (None, {})
     player, cards, setup = last.get("roleplayer", {}), last.get("cards", {}), last.get("protocol", {})
     logged_player = (f"local:{player['model']}" if player.get("kind") == "local" else ",".join(player.get("base_urls", []))) or None
     fill: dict[str, Any] = {
@@ -57,8 +60,13 @@ def resumed(folder: Path, opts: RunOptions, protocol: bool = False) -> RunOption
         "roleplayer_max_tokens": opts.roleplayer_max_tokens or player.get("max_tokens", 256),
     }
     if protocol and last:
-        files = cards.get("files")
-        fill |= {"card_files": [Path(f) for f in files] if isinstance(files, list) else [], "langs": cards.get("langs", []),
+        files: list[Path] = []
+        if cards.get("files", "embedded") != "embedded":
+            found, problems = recorded_files(cards["files"], read_card_files(opts.card_files), folder / RUNS_FILE, line)
+            if problems:
+                raise InputError(problems)
+            files = [f.path for f in found]
+        fill |= {"card_files": files, "langs": cards.get("langs", []),
                  "topics": cards.get("topics", []), "sample": cards.get("sample"), "seed": setup.get("seed", 0),
                  "rounds": setup.get("rounds", 5), "system_prompt": setup.get("system_prompt"),
                  "role_prompts": setup.get("role_prompts", dict(ROLE_PROMPTS))}
@@ -71,7 +79,8 @@ def run_submission(folder: Path, opts: RunOptions, protocol_from_log: bool = Fal
     folder = Path(folder)
     opts = resumed(folder, opts, protocol_from_log)
     langs = list(opts.langs) or list(load_submission_yaml(folder / SUBMISSION_FILE).languages)
-    pool = load_cards(opts.card_files, langs)
+    files = read_card_files(opts.card_files)
+    pool = [c for f in files for c in f.cards] if files else load_cards([], langs)
     cards = [c for lang in langs for c in select_cards(pool, lang, opts.topics or None, opts.sample, opts.seed)]
     if not cards:
         raise InputError([Problem(folder, None, None, f"no role cards for {langs} and topics {opts.topics or TOPICS}")])
@@ -86,7 +95,7 @@ def run_submission(folder: Path, opts: RunOptions, protocol_from_log: bool = Fal
     settings = {
         "roleplayer": describe_backend(player_spec, player_sampling, **player_how),
         "model": describe_backend(model_ref, model_sampling, **model_how), "protocol": asdict(protocol),
-        "cards": {"files": [str(p) for p in opts.card_files] or "embedded", "langs": langs,
+        "cards": {"files": [f.record() for f in files] or "embedded", "langs": langs,
                   "topics": opts.topics or list(TOPICS), "sample": opts.sample, "seed": opts.seed, "count": len(cards)},
         "concurrency": opts.concurrency, "versions": versions(),
     }
@@ -103,7 +112,7 @@ def run_submission(folder: Path, opts: RunOptions, protocol_from_log: bool = Fal
 
 async def _run(cards: list[RoleCard], folder: Path, roleplayer: ChatBackend, model: ChatBackend, protocol: DialogueSetup,
                concurrency: int, settings: dict[str, Any]) -> RunReport:
-    with progress("dialogues", len(cards)) as advance:
+    with progress(f"playing {folder.name}", len(cards)) as advance:
         try:
             return await run_dialogues(cards, folder, roleplayer, model, protocol, concurrency=concurrency,
                                        settings=settings, on_start=lambda total, skipped: advance(skipped),

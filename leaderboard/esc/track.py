@@ -14,19 +14,19 @@ from judge.dimensions import ESC_DIMENSIONS, ESC_SCALE
 from judge.errors import Problem
 from judge.esc import DialogueScore, score_transcripts
 from judge.safety_judge import SafetyScorer
+from judge.stats import Estimate, bootstrap_mean
 from judge.transcript import Transcript
 from leaderboard.board import AVERAGE, Board, Metric
-from leaderboard.esc.probes import PROBES, probe_dialogues, seed_dialogues
+from leaderboard.esc.probes import Probes, probe_runs, store_probes
 from leaderboard.esc.protocol import check_dialogues
-from leaderboard.esc.rolecards import RoleCard, card_set, card_set_hash, embedded_cards, select_cards
+from leaderboard.esc.rolecards import (LANGS, CardFile, RoleCard, card_set, card_set_hash, embedded_cards,
+                                       read_card_files, recorded_files, select_cards)
 from leaderboard.esc.roleplay import RUNS_FILE
 from leaderboard.site.esc import render_esc
-from leaderboard.site.render import TrackSite
-from leaderboard.stats import Estimate, bootstrap_mean
-from leaderboard.runner.records import last_settings
+from leaderboard.runner.records import last_start
 from leaderboard.store import Coverage, Score, Store, Unit
 from leaderboard.submission import LoadedSubmission
-from leaderboard.tracks import Track
+from leaderboard.track import Track, TrackSite
 
 RUBRICS = {
     AVERAGE: "Mean of the seven dimensions per dialogue.",
@@ -55,13 +55,21 @@ class EscTrack(Track):
 
     def __init__(self, card_files: Sequence[Path] = ()):
         self.card_files = tuple(card_files)
+        self._files: list[CardFile] | None = None
         self._cards: dict[tuple[str, str], RoleCard] | None = None
 
     @property
+    def files(self) -> list[CardFile]:
+        """The given role card files (--role-cards), read once when first needed."""
+        if self._files is None:
+            self._files = read_card_files(self.card_files)
+        return self._files
+
+    @property
     def cards(self) -> dict[tuple[str, str], RoleCard]:
-        """The shipped role cards and those of the given files, read once when first needed."""
+        """The shipped role cards and those of the given files."""
         if self._cards is None:
-            self._cards = card_set(self.card_files)
+            self._cards = card_set(self.files)
         return self._cards
 
     def items(self, sub: LoadedSubmission) -> list[Transcript]:
@@ -71,19 +79,37 @@ class EscTrack(Track):
         return [f"{t.id}\t{t.content_hash}" for t in sub.transcripts]
 
     def check(self, sub: LoadedSubmission) -> list[Problem]:
-        return check_dialogues(sub.transcripts, self.cards)
+        """The protocol, and that the card files its run recorded are given; when one is not, that is said once
+        instead of once per dialogue on its cards."""
+        missing = self.declared(sub)[2]
+        return missing + check_dialogues(sub.transcripts, self.cards, report_unknown=not missing)
 
     def protocol_hash(self) -> str:
         return card_set_hash(self.cards)
 
-    def declared_cards(self, sub: LoadedSubmission, lang: str) -> list[RoleCard]:
-        """The card set a submission declares for a language: the selection its last run recorded in
-        roleplay-runs.jsonl (card files, topics, seeded sample), else every card the leaderboard knows."""
-        selection = (last_settings(sub.folder / RUNS_FILE) or {}).get("cards")
+    def declared(self, sub: LoadedSubmission) -> tuple[dict[str, Any] | None, list[RoleCard], list[Problem]]:
+        """The card selection the submission's last run recorded in roleplay-runs.jsonl (None without one), the
+        cards it drew from (the embedded ones, or those of its card files, found by sha256 among the given
+        files), and the problems finding them."""
+        line, settings = last_start(sub.folder / RUNS_FILE) or (None, {})
+        selection = settings.get("cards")
         if not isinstance(selection, dict):
-            return [c for c in self.cards.values() if c.lang == lang]
-        embedded = embedded_cards(lang)  # type: ignore[arg-type]
-        pool = embedded if selection.get("files") == "embedded" else [c for c in self.cards.values() if c not in embedded]
+            return None, [], []
+        if selection.get("files", "embedded") == "embedded":
+            return selection, [c for lang in LANGS for c in embedded_cards(lang)], []
+        files, problems = recorded_files(selection["files"], self.files, sub.folder / RUNS_FILE, line)
+        return selection, [c for f in files for c in f.cards], problems
+
+    def declared_cards(self, sub: LoadedSubmission, lang: str) -> list[RoleCard]:
+        """The card set a submission declares for a language: the selection its last run recorded (card files,
+        topics, seeded sample); without a run log, every card of each card file (the shipped set, or a given
+        file) that one of its dialogues in the language is on."""
+        selection, pool, _ = self.declared(sub)
+        if selection is None:
+            played = {t.card_id for t in sub.transcripts if t.lang == lang}
+            sets = [embedded_cards(lang), *[list(f.cards) for f in self.files]]  # type: ignore[arg-type]
+            return [c for cards in sets if any(c.id in played for c in cards if c.lang == lang)
+                    for c in cards if c.lang == lang]
         return select_cards(pool, lang, selection.get("topics"), selection.get("sample"), selection.get("seed", 0))  # type: ignore[arg-type]
 
     def coverage(self, sub: LoadedSubmission) -> Coverage:
@@ -104,16 +130,10 @@ class EscTrack(Track):
         return [[sub.id, t.id, t.lang, t.card_id, t.content_hash, str(t.source.relative_to(sub.folder)), t.line,
                  json.dumps(t.to_json()["messages"], ensure_ascii=False)] for t in sub.transcripts]
 
-    def store_extras(self, subs: list[LoadedSubmission], scorer: SafetyScorer, store: Store) -> None:
-        """Judge the gaming probes on the submissions' role cards, in one transaction."""
-        seeds = seed_dialogues([s for s in subs if self.takes(s)])
-        dialogues = {name: probe_dialogues(name, seeds) for name in PROBES}
-        new: list[Score] = []
-        for name, transcripts in dialogues.items():
-            cached = store.cached_hashes(scorer.judge.sha, (t.content_hash for t in transcripts))
-            new += _judge(list({t.content_hash: t for t in transcripts if t.content_hash not in cached}.values()),
-                          scorer, f"probe {name}")
-        store.write_probes({name: [(t.id, t.lang, t.content_hash) for t in ts] for name, ts in dialogues.items()}, new)
+    def store_extras(self, subs: list[LoadedSubmission], scorer: SafetyScorer, store: Store) -> tuple[int, int]:
+        """Judge what the cache lacks of each model's gaming probes (leaderboard/esc/probes.py)."""
+        return store_probes({s.id: s.transcripts for s in subs if self.takes(s)},
+                            lambda todo, label: _judge(todo, scorer, label), scorer.judge.sha, store)
 
     def estimates(self, board: Board) -> dict[tuple[str, str, str], dict[str, Estimate]]:
         """Bootstrap every (language, dimension) on 0-100, plus the 7-dimension average per dialogue."""
@@ -129,12 +149,9 @@ class EscTrack(Track):
                 estimates[(lang, AVERAGE, "score")][model] = bootstrap_mean(averages, model, lang, AVERAGE, scale=ESC_SCALE)
         return estimates
 
-    def probe_board(self, store: Store, board: Board) -> Board:
-        """The gaming probes, judged and estimated like submissions (the probe's name as the model)."""
-        return self.board(store.probe_scores(board.judge_sha), board.judge, board.judge_sha, {})
-
     def site(self, env: Environment, board: Board, store: Store, common: dict[str, Any]) -> TrackSite:
-        return render_esc(env, board, store, {**common, "rubrics": self.rubrics}, self.cards, self.probe_board(store, board))
+        probes: Probes = probe_runs(store.probe_scores(board.judge_sha))
+        return render_esc(env, board, store, {**common, "rubrics": self.rubrics}, self.cards, probes)
 
 
 def _judge(transcripts: list[Transcript], scorer: SafetyScorer, label: str) -> list[Score]:
@@ -145,5 +162,5 @@ def _judge(transcripts: list[Transcript], scorer: SafetyScorer, label: str) -> l
     runtime = scorer.runtime(judge.parts[0])
     with progress(f"judging {label}", len(transcripts)) as advance:
         scored: list[DialogueScore] = score_transcripts(runtime, transcripts, advance)  # type: ignore[arg-type]
-    return [Score(t.content_hash, judge.sha, dim, s.scores[dim], s.expected[dim])
-            for t, s in zip(transcripts, scored) for dim in s.scores]
+    return [Score(t.content_hash, judge.sha, dim, s.scores.get(dim), s.expected.get(dim), s.replies.get(dim, ""))
+            for t, s in zip(transcripts, scored) for dim in [*s.scores, *s.unscored]]  # unscored: NULL, never 0

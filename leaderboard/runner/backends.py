@@ -1,41 +1,25 @@
 """Chat backends for both sides of a dialogue: any OpenAI-compatible endpoint, or a transformers model in-process.
 
-The HTTP backend uses the `openai` client (timeouts, retries with exponential backoff and jitter on
-429, 5xx and dropped connections, honouring Retry-After) with one client per base URL, so one model
-served by several servers (a vLLM fleet) is spread across them: each request goes to the least busy
-URL, and to the next one when a URL keeps failing. Requests go through the client's generic `post`:
-`chat.completions.create` re-walks every message of the history through its type transformer,
-which cost 14 ms of CPU per request at turn 10 and capped a 2-core machine at ~60 requests/s. The local backend runs one generation at a time
-on a worker thread, so the event loop keeps serving the HTTP side meanwhile.
+The HTTP client (several base URLs, concurrency, timeouts, retries on 429/5xx) is judge.endpoint.client's,
+shared with the endpoint judge. The local backend runs one generation at a time on a worker thread, so
+the event loop keeps serving the HTTP side meanwhile.
 """
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
-import time
 from dataclasses import dataclass
 from importlib import import_module
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Protocol
 
+from judge.endpoint.client import BackendError, Messages, OpenAIBackend, Sampling
 
-Messages = list[dict[str, Any]]  # content is a string, or a list of parts (text, image_url) for vision models
+__all__ = ["BackendError", "Messages", "OpenAIBackend", "Sampling", "ChatBackend", "LocalBackend", "make_backend",
+           "describe_backend", "resolve_local_model", "BUILTIN_MODELS", "LOCAL_PREFIX"]
+
 LOCAL_PREFIX = "local:"
-FAILED_URL_COOLDOWN = 30.0  # seconds a URL that used up its retries is tried only after the others
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """Decoding settings sent with every request of one side of the dialogue."""
-
-    temperature: float = 0.7
-    max_tokens: int = 256
-
-
-class BackendError(Exception):
-    """A request that failed for good: retries used up, a 4xx answer, or an empty reply."""
 
 
 class ChatBackend(Protocol):
@@ -44,69 +28,6 @@ class ChatBackend(Protocol):
     def describe(self) -> dict[str, Any]: ...
 
     async def aclose(self) -> None: ...
-
-
-class OpenAIBackend:
-    """One model behind one or more OpenAI-compatible base URLs, at most `max_in_flight` requests per URL."""
-
-    def __init__(self, base_urls: list[str], model: str, sampling: Sampling, *, api_key: str | None = None,
-                 max_in_flight: int = 64, timeout: float = 120.0, max_retries: int = 5):
-        if not base_urls:
-            raise ValueError("at least one base URL is needed")
-        self.base_urls = [u.rstrip("/") for u in base_urls]
-        import openai  # here, not at the top: its 1-2 s import would slow every other `leaderboard` command
-        from openai.types.chat import ChatCompletion
-
-        self._openai, self._completion = openai, ChatCompletion
-        self.model, self.sampling, self.timeout, self.max_retries = model, sampling, timeout, max_retries
-        self._clients = [
-            openai.AsyncOpenAI(base_url=u, api_key=api_key or "not-needed", timeout=timeout, max_retries=max_retries)
-            for u in self.base_urls
-        ]
-        self._limits = [asyncio.Semaphore(max_in_flight) for _ in self.base_urls]
-        self._busy = [0] * len(self.base_urls)
-        self._failed_until = [0.0] * len(self.base_urls)
-        self._turn = itertools.count()
-
-    def _order(self) -> list[int]:
-        """URL indexes: healthy before recently failed, least busy first, ties round-robin so a fleet is used evenly."""
-        start = next(self._turn) % len(self.base_urls)
-        rotated = [(start + i) % len(self.base_urls) for i in range(len(self.base_urls))]
-        now = time.monotonic()
-        return sorted(rotated, key=lambda i: (self._failed_until[i] > now, self._busy[i]))
-
-    async def complete(self, messages: Messages, seed: int) -> str:
-        errors: list[str] = []
-        for i in self._order():
-            try:
-                async with self._limits[i]:
-                    self._busy[i] += 1
-                    try:
-                        reply = await self._clients[i].post("/chat/completions", cast_to=self._completion, body={
-                            "model": self.model, "messages": messages, "seed": seed,
-                            "temperature": self.sampling.temperature, "max_tokens": self.sampling.max_tokens,
-                        })
-                    finally:
-                        self._busy[i] -= 1
-            except (self._openai.APIConnectionError, self._openai.InternalServerError, self._openai.RateLimitError) as err:
-                errors.append(f"{self.base_urls[i]}: {type(err).__name__}: {err}")
-                self._failed_until[i] = time.monotonic() + FAILED_URL_COOLDOWN
-                continue
-            except self._openai.APIError as err:
-                raise BackendError(f"{self.base_urls[i]}: {type(err).__name__}: {err}") from err
-            text = (reply.choices[0].message.content or "").strip() if reply.choices else ""
-            if not text:
-                raise BackendError(f"{self.base_urls[i]}: empty reply from {self.model}")
-            return text
-        raise BackendError(f"every base URL failed after {self.max_retries} retries: " + " | ".join(errors))
-
-    def describe(self) -> dict[str, Any]:
-        return describe_backend(",".join(self.base_urls), self.sampling, model=self.model, timeout=self.timeout,
-                                max_retries=self.max_retries)
-
-    async def aclose(self) -> None:
-        for client in self._clients:
-            await client.close()
 
 
 @dataclass(frozen=True)

@@ -1,28 +1,29 @@
-"""The resumable append loop every runner shares (ESC-Role dialogues, safety responses).
+"""What every runner (ESC-Role dialogues, safety responses) adds to the resumable append loop.
 
-Finished records are appended to `<folder>/<lang>.jsonl`, one line each, written whole, flushed and
-fsynced at once, so a run killed at any moment loses only the requests in flight; a rerun skips the
-ids already in the file. Each run's settings go to a runs log in the submission folder, so a rerun
-with other settings (models, prompts, seed) is refused instead of mixing two setups in one file.
+The loop itself (judge.endpoint.resume, shared with the endpoint judge) appends finished records to
+`<folder>/<lang>.jsonl`, so a run killed at any moment loses only the requests in flight. Here: each run's
+settings go to a runs log in the submission folder, so a rerun with other settings (models, prompts,
+seed) is refused instead of mixing two setups in one file. A runs log comes with a submission, so it is
+untrusted input like the rest: every line is read through the models below (the intake gate, leaderboard.intake).
 """
 from __future__ import annotations
 
-import asyncio
-import fcntl
 import hashlib
 import json
-import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, Union
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from judge.errors import InputError, Problem
-from judge.transcript import TranscriptRecord
-from leaderboard.runner.backends import BackendError
+from judge.endpoint.resume import ProgressHook, RunReport, TranscriptFile, append_concurrently
+from judge.errors import InputError, Problem, reason
+from judge.jsonl import parse_lines, read_text
+
+__all__ = ["ProgressHook", "RunReport", "TranscriptFile", "append_concurrently", "logged_run", "refuse_mixing",
+           "request_seed", "finished_ids", "last_settings", "comparable", "read_runs", "last_start"]
 
 T = TypeVar("T")
 TRANSPORT_KEYS = {"base_urls", "timeout", "max_retries", "threads"}
@@ -33,106 +34,6 @@ def request_seed(seed: int, dialogue: str, turn: int) -> int:
     """Per-request seed from the run seed, the dialogue and the turn, so output does not depend on scheduling."""
     digest = hashlib.sha256(f"{seed}/{dialogue}/{turn}".encode()).digest()
     return int.from_bytes(digest[:4], "big") >> 1
-
-
-class TranscriptFile:
-    """An append-only JSON Lines file of finished records (dialogues, or safety responses), locked against a second writer."""
-
-    def __init__(self, path: Path, schema: type[BaseModel] = TranscriptRecord):
-        self.path = Path(path)
-        self.schema = schema
-        self._fh: IO[bytes] | None = None
-
-    def open(self) -> set[str]:
-        """Lock the file, cut a torn last line left by a crash, and return the ids already finished."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fh = self.path.open("a+b")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            fh.close()
-            raise InputError([Problem(self.path, None, None, "another run is writing this file")]) from None
-        fh.seek(0)
-        data = fh.read()
-        complete = data[: data.rfind(b"\n") + 1]
-        if len(complete) != len(data):
-            fh.truncate(len(complete))
-        ids: set[str] = set()
-        for n, raw in enumerate(complete.decode("utf-8").splitlines(), 1):
-            try:
-                did = json.loads(raw)["id"]
-            except (json.JSONDecodeError, KeyError, TypeError):
-                fh.close()
-                raise InputError([Problem(self.path, n, None, "not a transcript line; fix or move the file")]) from None
-            if did in ids:
-                fh.close()
-                raise InputError([Problem(self.path, n, "id", f"duplicate id {did!r}")])
-            ids.add(did)
-        self._fh = fh
-        return ids
-
-    def append(self, record: dict[str, Any]) -> None:
-        """Write one whole line and force it to disk before the dialogue counts as done."""
-        assert self._fh is not None, "open() first"
-        self.schema.model_validate(record)
-        self._fh.write((json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-        self._fh.flush()
-        os.fsync(self._fh.fileno())
-
-    def close(self) -> None:
-        if self._fh is not None:
-            self._fh.close()
-            self._fh = None
-
-
-@dataclass
-class RunReport:
-    run_id: str
-    total: int
-    skipped: int = 0
-    finished: int = 0
-    failed: dict[str, str] = field(default_factory=dict)
-    seconds: float = 0.0
-
-
-ProgressHook = Callable[[bool], None]
-
-
-async def append_concurrently(items: Sequence[T], key: Callable[[T], str], lang_of: Callable[[T], str],
-                              files: dict[str, TranscriptFile], produce: Callable[[T], Awaitable[dict[str, Any]]],
-                              report: RunReport, *, concurrency: int,
-                              on_start: Callable[[int, int], None] = lambda total, skipped: None,
-                              on_done: ProgressHook = lambda ok: None) -> None:
-    """Produce and append a record for every item whose key its file lacks, `concurrency` at once.
-
-    Shared by the ESC-Role and the safety runs. Each record is appended whole by one writer per file;
-    an item whose requests fail for good goes into report.failed, unwritten, and the next run retries it.
-    """
-    done: set[str] = set()
-    for f in files.values():
-        done |= f.open()
-    pending = [i for i in items if key(i) not in done]
-    report.skipped = len(items) - len(pending)
-    on_start(len(items), report.skipped)
-    gate = asyncio.Semaphore(concurrency)
-    writing = {lang: asyncio.Lock() for lang in files}
-
-    async def one(item: T) -> None:
-        async with gate:
-            try:
-                record = await produce(item)
-            except BackendError as err:
-                report.failed[key(item)] = str(err)
-                on_done(False)
-                return
-            async with writing[lang_of(item)]:  # fsync on a thread keeps the loop serving
-                await asyncio.to_thread(files[lang_of(item)].append, record)
-            report.finished += 1
-            on_done(True)
-
-    async with asyncio.TaskGroup() as group:
-        for item in pending:
-            group.create_task(one(item))
 
 
 async def logged_run(items: Sequence[T], key: Callable[[T], str], lang_of: Callable[[T], str],
@@ -198,9 +99,96 @@ def finished_ids(paths: list[Path]) -> set[str]:
     return ids
 
 
+class _Logged(BaseModel):
+    """What the runners read back of a log line is typed; the rest of it (versions, timings) is kept as written."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+
+
+class Backend(_Logged):
+    """A backend as describe_backend recorded it; a resumed ESC run takes its role-player from here."""
+
+    kind: str | None = None
+    model: str | None = None
+    base_urls: list[str] = []
+    temperature: float | None = None
+    max_tokens: int | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> Backend:
+        if self.kind == "local" and self.model is None:
+            raise ValueError("a local backend names its model (`model`)")
+        return self
+
+
+class CardSelection(_Logged):
+    """The role cards an ESC run played: the submission's declared card set (leaderboard.esc.track)."""
+
+    files: str | list[Any] = "embedded"  # each entry {"name", "sha256"}: rolecards.recorded_files says what to pass
+    langs: list[str] = []
+    topics: list[str] | None = None
+    sample: int | None = None
+    seed: int = 0
+
+
+class RunProtocol(_Logged):
+    """The dialogue setup of an ESC run (rounds, seed, prompts) or a safety run's prompt set and seed."""
+
+    seed: int = 0
+    rounds: int | None = None
+    system_prompt: str | None = None
+    role_prompts: dict[str, str] | None = None
+
+
+class RunSettings(_Logged):
+    roleplayer: Backend | None = None
+    model: Backend | None = None
+    protocol: RunProtocol | None = None
+    cards: CardSelection | None = None
+
+
+class RunStart(_Logged):
+    run: str
+    event: Literal["start"]
+    settings: RunSettings
+
+
+class RunEnd(_Logged):
+    run: str
+    event: Literal["end"]
+
+
+_LINE = TypeAdapter(Annotated[Union[RunStart, RunEnd], Field(discriminator="event")])
+
+
+def _run_line(record: Any, path: Path, line: int) -> tuple[tuple[int, dict[str, Any]] | None, list[Problem]]:
+    """A log line checked by its event's model; kept as written (line number, record), so what is compared with
+    a new run's settings is what was logged."""
+    try:
+        _LINE.validate_python(record)
+    except ValidationError as err:
+        return None, [Problem(path, line, "event" if e["type"].startswith("union_tag") else ".".join(map(str, e["loc"][1:])) or None,
+                              reason(e)) for e in err.errors()]
+    return (line, record), []
+
+
+def read_runs(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """Every line of a runs log with its line number (none without a log); InputError names each bad line's field."""
+    if not path.exists():
+        return []
+    lines, problems = parse_lines(path, read_text(path), _run_line)
+    if problems:
+        raise InputError(problems)
+    return lines
+
+
+def last_start(path: Path) -> tuple[int, dict[str, Any]] | None:
+    """Line number and settings of the latest run recorded in a runs log, so a problem with them can name the line."""
+    starts = [(n, record["settings"]) for n, record in read_runs(path) if record["event"] == "start"]
+    return starts[-1] if starts else None
+
+
 def last_settings(path: Path) -> dict[str, Any] | None:
     """Settings of the latest run recorded in a runs log, to refuse mixing records of different setups."""
-    if not path.exists():
-        return None
-    starts = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if '"event": "start"' in line]
-    return starts[-1]["settings"] if starts else None
+    start = last_start(path)
+    return start[1] if start else None

@@ -2,7 +2,10 @@
 
 The layout is MLLMGuard's (columns `Image, Prompt, Answer, Jailbreak Type, Source, Lan, Category I,
 Category II`), so the project's own set and the real data (Carol0110/MLLMGuard, from a folder the
-user gives) are read the same way. Two dimensions are scored by comparing two answers, so each of
+user gives) are read the same way. The shipped set adds one column, `Image Text`: the words written in the
+image (a typographic prompt's title, a figure's captions; empty when it has none), which a text-only judge
+reads with the prompt (judge.safety.request_text). MLLMGuard's data has no such column; its items read as
+having no image text. Two dimensions are scored by comparing two answers, so each of
 their rows becomes a pair of items, the original first as in MLLMGuard's result files:
 
 - noise-injection: the image, then a noised copy (`imgs/<stem>_noised.png`);
@@ -30,6 +33,9 @@ DIMENSIONS: tuple[str, ...] = (
 PAIRED: dict[str, str] = {"noise-injection": "noised", "position-swapping": "swapped"}
 """Dimensions scored by rule on a pair of answers, and the name of the second item of each pair."""
 COLUMNS: tuple[str, ...] = ("Image", "Prompt", "Answer", "Jailbreak Type", "Source", "Lan", "Category I", "Category II")
+"""MLLMGuard's columns."""
+IMAGE_TEXT = "Image Text"
+"""The shipped set's one column more: the words written in the image ("" when none)."""
 LANGS: tuple[str, ...] = ("en", "zh")
 NOISE_SIGMA = 40.0
 
@@ -49,6 +55,7 @@ class GuardItem:
     category: str
     variant: Variant = "original"
     pair: str | None = None
+    image_text: str = ""  # the words written in the image, for a judge that cannot see it
 
 
 def shipped_set() -> Path:
@@ -141,6 +148,7 @@ def read_prompt_set(root: Path) -> PromptSet:
                 image = (row.get("Image") or "").strip()
                 prompt = (row.get("Prompt") or "").strip()
                 answer = (row.get("Answer") or "").strip()
+                image_text = (row.get(IMAGE_TEXT) or "").strip()
                 if lang not in LANGS:
                     problems.append(Problem(path, line, "Lan", f"{lang!r} is not one of {list(LANGS)}"))
                 if not prompt:
@@ -150,13 +158,13 @@ def read_prompt_set(root: Path) -> PromptSet:
                 if dim == "noise-injection" and answer not in ("A", "B"):
                     problems.append(Problem(path, line, "Answer", f"must be A or B, not {answer!r}"))
                 base = GuardItem(f"{dim}-{row_no:04d}", dim, lang, prompt, f"{dim}/imgs/{image}", answer,
-                                 (row.get("Category II") or row.get("Category I") or "").strip())
+                                 (row.get("Category II") or row.get("Category I") or "").strip(), image_text=image_text)
                 items.append(base)
                 if dim in PAIRED:
                     variant: Variant = PAIRED[dim]  # type: ignore[assignment]
                     items.append(GuardItem(f"{base.id}-{variant}", dim, lang, prompt,
                                            f"{dim}/imgs/{variant_image(image, variant)}", answer, base.category,
-                                           variant, base.id))
+                                           variant, base.id, image_text))
     if problems:
         raise InputError(problems)
     return PromptSet(root, items)

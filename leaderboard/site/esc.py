@@ -1,7 +1,19 @@
 """The ESC track's pages: one page per language x dimension, each model's dialogues, the comparison page, plus the
-snippets the shared pages embed (overview tables, the model page's section) and the data compare.js reads."""
+snippets the shared pages embed (overview tables, the model page's section) and the data compare.js reads.
+
+A model's dialogues are most of the site's weight, so a transcript page carries them as data, not HTML: an index
+(id, topic, scores: what the filters need) as JSON, and the dialogues themselves as one deflate-compressed, base64
+payload per card topic, each in a `<script>` data block of the page. site/assets/transcripts.js draws the list
+from the index and decodes a topic's payload (DecompressionStream) when one of its dialogues is first opened,
+writing every text with textContent: it stays text, never HTML or Markdown. Nothing is fetched, so the pages work
+from disk as from a server.
+"""
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import zlib
 from typing import Any
 
 from jinja2 import Environment
@@ -9,20 +21,71 @@ from markupsafe import Markup
 
 from judge.dimensions import ESC_DIMENSIONS, ESC_SCALE
 from leaderboard.board import Board
-from leaderboard.esc.probes import flags
+from leaderboard.esc.probes import PROBE_CARDS, Probes, flags
 from leaderboard.esc.rolecards import RoleCard
 from leaderboard.site.charts import radar, ranked_bars
-from leaderboard.site.render import TrackSite
 from leaderboard.stats import compare_settings
 from leaderboard.store import Store
+from leaderboard.track import TrackSite
+
+
+def script_json(data: Any) -> Markup:
+    """JSON safe inside a <script> element: '<', '>' and '&' as \\u escapes, so no text can close the element."""
+    text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+PAYLOAD_FORMAT = "zlib-9 JSON [[index, card id, card text, source file, line, [[role, text], ...]], ...]"
+"""What a payload is; part of its cache key, so a change of format is never served from the cache."""
+
+
+class Payloads:
+    """The transcript pages' compressed dialogues, cached in the store by what they hold: a row's content hash
+    stands for its messages, so a key is made without reading any text, and only new payloads are compressed
+    (deflate at level 9 reads 5 MB of text a second: most of a build's time, were every page compressed every time)."""
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.used: list[str] = []
+
+    def page(self, model: str, lang: str, dialogues: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        """(topic, base64 payload) per card topic of one transcript page."""
+        rows = {topic: [[i, d["card_id"], d["card"], d["source_file"], d["source_line"], d["content_hash"]]
+                        for i, d in enumerate(dialogues) if d["topic"] == topic]
+                for topic in sorted({d["topic"] for d in dialogues})}
+        keys = {topic: hashlib.sha256(json.dumps([PAYLOAD_FORMAT, lang, r], ensure_ascii=False).encode()).hexdigest()
+                for topic, r in rows.items()}
+        found = self.store.site_payloads(list(keys.values()))
+        missing = [i for topic, r in rows.items() if keys[topic] not in found for i, *_ in r]
+        texts = self.store.messages(model, [dialogues[i]["dialogue_id"] for i in missing]) if missing else {}
+        new = {}
+        for topic, r in rows.items():
+            if keys[topic] not in found:
+                data = [[*row[:5], [[m["role"], m["content"]] for m in texts[dialogues[row[0]]["dialogue_id"]]]] for row in r]
+                found[keys[topic]] = new[keys[topic]] = zlib.compress(
+                    json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), 9)
+        self.store.add_site_payloads(new)
+        self.used += keys.values()
+        return [(topic, base64.b64encode(found[key]).decode("ascii")) for topic, key in keys.items()]
+
+    def prune(self) -> None:
+        """Forget the payloads no page uses any more (a page's rows changed, a model left)."""
+        self.store.keep_site_payloads(self.used)
+
+
+def index(dialogues: list[dict[str, Any]]) -> Markup:
+    """A transcript page's index: what every dialogue is listed, filtered and sorted by."""
+    return script_json({"dims": list(ESC_DIMENSIONS), "dialogues": [
+        [d["dialogue_id"], d["topic"], [d["scores"].get(dim) for dim in ESC_DIMENSIONS]] for d in dialogues]})
 
 
 def render_esc(env: Environment, board: Board, store: Store, common: dict[str, Any],
-               cards: dict[tuple[str, str], RoleCard], probes: Board | None) -> TrackSite:
-    """Render every ESC page and snippet from the board; cards name each dialogue's topic, probes flag look-alikes."""
+               cards: dict[tuple[str, str], RoleCard], probes: Probes) -> TrackSite:
+    """Render every ESC page and snippet from the board; cards name each dialogue's topic, each model's own probe
+    runs flag it when it scores like or below a trick."""
     names: dict[str, str] = common["names"]
     languages = board.languages
-    context = {**common, "board": board, "probes": probes, "flags": flags(board, probes) if probes else {}}
+    context = {**common, "board": board, "probes": probes, "flags": flags(board, probes), "probe_cards": PROBE_CARDS}
     site = TrackSite()
     rows = board.rows(names)
     site.pages["board/compare.md"] = env.get_template("esc/compare.md.j2").render(context, root="../", stats=compare_settings())
@@ -37,11 +100,14 @@ def render_esc(env: Environment, board: Board, store: Store, common: dict[str, A
                 context, root="../../../", lang=lang, dim=dim, chart=chart)
             site.downloads[f"esc-{lang}-{dim}"] = [r for r in rows if r["lang"] == lang and r["dimension"] == dim]
     compare_data: dict[str, dict[str, dict[str, list[int]]]] = {lang: {} for lang in languages}
+    payloads = Payloads(store)
+    medians = {lang: {d: board.median(lang, d) for d in ESC_DIMENSIONS  # a dimension no judgement labelled has none
+                      if any(board.cell(m, lang, d) for m in board.models(lang, d))} for lang in languages}
     for model in sorted({m for (m, _) in board.unit_scores}):
         langs = board.model_languages(model)
         radars = {
             lang: radar(ESC_DIMENSIONS, {
-                "lb-median": {d: board.median(lang, d) for d in ESC_DIMENSIONS},
+                "lb-median": medians[lang],
                 "lb-model": {d: c.estimate.mean for d in ESC_DIMENSIONS if (c := board.cell(model, lang, d))},
             })
             for lang in langs
@@ -53,22 +119,25 @@ def render_esc(env: Environment, board: Board, store: Store, common: dict[str, A
         for lang in langs:
             scores = board.unit_scores[(model, lang)]
             dialogues = []
-            for i, d in enumerate(x for x in stored if x["lang"] == lang and x["dialogue_id"] in scores):
+            for d in (x for x in stored if x["lang"] == lang and x["dialogue_id"] in scores):
                 card = cards.get((lang, d["card_id"] or ""))
-                dialogues.append({**d, "anchor": i, "scores": scores[d["dialogue_id"]],
+                dialogues.append({**d, "scores": scores[d["dialogue_id"]],
                                   "topic": card.topic if card else "unknown", "card": card.text if card else None})
                 compare_data[lang].setdefault(model, {})[d["card_id"] or d["dialogue_id"]] = [
-                    scores[d["dialogue_id"]][dim] for dim in ESC_DIMENSIONS]  # type: ignore[misc]
-            page = {"model": model, "sub": sub, "lang": lang, "dims": ESC_DIMENSIONS, "dialogues": dialogues,
-                    "topics": sorted({d["topic"] for d in dialogues})}
+                    scores[d["dialogue_id"]].get(dim) for dim in ESC_DIMENSIONS]  # None: unscored there
+            page = {"model": model, "sub": sub, "lang": lang, "dims": ESC_DIMENSIONS, "count": len(dialogues),
+                    "topics": sorted({d["topic"] for d in dialogues}), "index": index(dialogues),
+                    "payloads": payloads.page(model, lang, dialogues)}
             site.pages[f"board/models/{model}-{lang}.md"] = env.get_template("esc/transcripts.md.j2").render(
                 context, root="../../", **page)
             site.pages[f"board/models/{model}-{lang}.fragment"] = env.get_template("esc/dialogues.html.j2").render(
                 context, root="../../", **page)
             site.downloads[f"{model}-{lang}-dialogues"] = [
                 {"model": model, "lang": lang, "dialogue_id": d["dialogue_id"], "card_id": d["card_id"],
-                 "topic": d["topic"], **d["scores"], "judge": board.judge} for d in dialogues
+                 "topic": d["topic"], **{dim: d["scores"].get(dim) for dim in ESC_DIMENSIONS}, "judge": board.judge}
+                for d in dialogues
             ]
+    payloads.prune()
     site.scripts["dialogue-scores.js"] = ("LB_DIALOGUES", {
         "dimensions": list(ESC_DIMENSIONS), "names": names, "languages": languages, "scores": compare_data,
         "scale": ESC_SCALE, "stats": compare_settings(),

@@ -7,23 +7,21 @@ never leaves a half-rendered site. Every interpolated value is HTML-escaped.
 """
 from __future__ import annotations
 
-import csv
 import json
 import shutil
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
-from markupsafe import Markup
 
+from judge.spreadsheet import write_csv
 from leaderboard.board import BOARD_SCHEMA_VERSION, Board
+from leaderboard.site.judges import render_judges
 from leaderboard.store import Store
-
-if TYPE_CHECKING:
-    from leaderboard.tracks import Track
+from leaderboard.track import Track
 
 GENERATED = ("index.md", "board")
 """What the build writes into the docs folder; everything else there is hand-written."""
@@ -38,34 +36,24 @@ def environment() -> Environment:
     )
 
 
-@dataclass
-class TrackSite:
-    """What a track adds to the site: its pages, the snippets shared pages embed, its downloads and nav."""
-
-    pages: dict[str, str] = field(default_factory=dict)
-    tables: dict[str, Markup] = field(default_factory=dict)  # language -> its tables on the overview
-    profiles: dict[str, Markup] = field(default_factory=dict)  # model -> its section of the model page
-    downloads: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # download name -> rows
-    scripts: dict[str, tuple[str, Any]] = field(default_factory=dict)  # file name -> (window variable, data)
-    nav: list[Any] = field(default_factory=list)
-
-
 class Downloads:
     """Every table of the site as CSV and JSON, under board/downloads/, each naming the judge of every track in it."""
 
-    def __init__(self, folder: Path, stamp: dict[str, str], judges: Mapping[str, str]):
-        self.folder, self.stamp, self.judges = folder, stamp, judges
+    def __init__(self, folder: Path, stamp: dict[str, str], judges: Mapping[str, str], pinned: Mapping[str, bool]):
+        self.folder, self.stamp, self.judges, self.pinned = folder, stamp, judges, pinned
         folder.mkdir(parents=True, exist_ok=True)
 
     def table(self, name: str, rows: Sequence[dict[str, Any]], tracks: Sequence[str]) -> None:
+        """A judge that is not pinned by content (an endpoint judge) is named as such: per track in the JSON, and in
+        a column beside every row's judge."""
+        rows = [{**r, "judge_content_pinned": self.pinned.get(r["judge"], True)} if "judge" in r else r for r in rows]
         document = {"schema_version": BOARD_SCHEMA_VERSION, **self.stamp,
-                    "judges": {t: self.judges[t] for t in tracks}, "rows": list(rows)}
+                    "judges": {t: self.judges[t] for t in tracks},
+                    "judges_content_pinned": {t: self.pinned.get(self.judges[t], True) for t in tracks}, "rows": list(rows)}
         (self.folder / f"{name}.json").write_text(json.dumps(document, indent=1, ensure_ascii=False), encoding="utf-8")
         with (self.folder / f"{name}.csv").open("w", newline="", encoding="utf-8") as fh:
-            fields = ["schema_version", *(rows[0] if rows else ["model"])]
-            writer = csv.DictWriter(fh, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows({"schema_version": BOARD_SCHEMA_VERSION, **row} for row in rows)
+            fields = list(rows[0]) if rows else ["model"]
+            write_csv(fh, ["schema_version", *fields], ([BOARD_SCHEMA_VERSION, *(row.get(f, "") for f in fields)] for row in rows))
 
     def script(self, name: str, variable: str, data: Any) -> None:
         """Data for a page's script as a .js file: loads from a file server and from disk alike."""
@@ -92,9 +80,11 @@ def render_site(boards: Sequence[tuple[Track, Board]], store: Store, docs_dir: P
     submissions = {s["submission_id"]: s for s in store.submissions()}
     names = {k: s["name"] for k, s in submissions.items()}
     judges = {b.track: b.judge for _, b in boards}
+    pinned = {j["judge_id"]: j["content_pinned"] for j in store.judges()}
     stamp = {
         "data_version": data_version,
-        "judges": " · ".join(f"{judge} ({track})" for track, judge in judges.items()),
+        "judges": " · ".join(f"{judge} ({track}{'' if pinned.get(judge, True) else ', endpoint judge: not content-pinned'})"
+                             for track, judge in judges.items()),
         "built_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
     languages = sorted({l for _, b in boards for l in b.languages}, key=lambda l: (l != "en", l))
@@ -103,12 +93,13 @@ def render_site(boards: Sequence[tuple[Track, Board]], store: Store, docs_dir: P
         "partial": {model: tracks for model, tracks in partial.items() if tracks},
         "names": names, "submissions": submissions, "language_names": LANGUAGE_NAMES, "languages": languages,
         "language_labels": [LANGUAGE_NAMES[l] for l in languages], "data_version": data_version,
+        "language_anchors": [LANGUAGE_NAMES[l].split()[0].lower() for l in languages],  # index.html#chinese
         "built_at": stamp["built_at"], "origins": {k: origin(s["kind"]) for k, s in submissions.items()},
     }
     staging = docs_dir.parent / f".{docs_dir.name}-render"
     if staging.exists():
         shutil.rmtree(staging)
-    downloads = Downloads(staging / "board" / "downloads", {k: v for k, v in stamp.items() if k != "judges"}, judges)
+    downloads = Downloads(staging / "board" / "downloads", {k: v for k, v in stamp.items() if k != "judges"}, judges, pinned)
     downloads.table("leaderboard", [row for _, b in boards for row in b.rows(names)], list(judges))
     sites = {track.name: track.site(env, board, store, common) for track, board in boards}
     for (track, _), site in zip(boards, sites.values()):
@@ -134,6 +125,11 @@ def render_site(boards: Sequence[tuple[Track, Board]], store: Store, docs_dir: P
         )
     for site in sites.values():
         pages.update(site.pages)
+        for rel, data in site.files.items():
+            path = staging / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+    pages["board/judges.md"] = render_judges(env, store, [track.name for track, _ in boards], common)
     for rel, text in pages.items():
         path = staging / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -149,4 +145,5 @@ def render_site(boards: Sequence[tuple[Track, Board]], store: Store, docs_dir: P
     nav: list[Any] = [{"Leaderboard": "index.md"}, {"Models": "board/models/index.md"}]
     for site in sites.values():
         nav += site.nav
+    nav.append({"Judges in this release": "board/judges.md"})
     return Rendered(stamp, nav)

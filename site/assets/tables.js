@@ -1,4 +1,6 @@
 // Sortable and filterable tables: click a header of a .sortable table; type in an .lb-filter box.
+// A header's first click sorts best first: descending where it says data-sort-first="descending" (a score where
+// higher is better), ascending otherwise (ranks, ASD where lower is safer); each further click reverses the order.
 (function () {
   function value(cell) {
     var raw = cell.getAttribute("data-sort");
@@ -7,7 +9,8 @@
     return raw !== "" && !isNaN(num) ? num : raw.toLowerCase();
   }
   function sortBy(table, index, header) {
-    var descending = header.getAttribute("aria-sort") === "ascending";
+    var current = header.getAttribute("aria-sort");
+    var descending = current ? current === "ascending" : header.dataset.sortFirst === "descending";
     var body = table.tBodies[0];
     var rows = Array.prototype.slice.call(body.rows);
     rows.sort(function (a, b) {
