@@ -86,16 +86,17 @@ def store_probes(models: dict[str, Sequence[Transcript]], judge: Callable[[list[
     """Judge what the cache lacks of every model's probe dialogues and store each model's probe rows when they
     changed; models not given lose theirs. Returns (dialogues judged now, dialogues found in the cache)."""
     stored = store.probe_rows()
+    dialogues = {model: model_probes(transcripts) for model, transcripts in models.items()}
+    have = store.cached_hashes(judge_sha, (t.content_hash for ds in dialogues.values() for ts in ds.values() for t in ts))
     judged = cached = 0
-    for model, transcripts in models.items():
-        dialogues = model_probes(transcripts)
-        rows = sorted((name, t.id, t.lang, t.content_hash) for name, ts in dialogues.items() for t in ts)
-        unique = list({t.content_hash: t for ts in dialogues.values() for t in ts}.values())
-        have = store.cached_hashes(judge_sha, (t.content_hash for t in unique))
+    for model, probes in dialogues.items():
+        rows = sorted((name, t.id, t.lang, t.content_hash) for name, ts in probes.items() for t in ts)
+        unique = list({t.content_hash: t for ts in probes.values() for t in ts}.values())
         todo = [t for t in unique if t.content_hash not in have]
         new = judge(todo, f"gaming probes of {model}") if todo else []
         if new or set(stored.get(model, ())) != set(rows):
             store.write_probes(model, rows, new)
+        have |= {t.content_hash for t in todo}
         judged += len(todo)
         cached += len(unique) - len(todo)
     store.drop_probes_except(list(models))

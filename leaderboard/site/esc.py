@@ -42,35 +42,37 @@ PAYLOAD_FORMAT = "zlib-9 JSON [[index, card id, card text, source file, line, [[
 class Payloads:
     """The transcript pages' compressed dialogues, cached in the store by what they hold: a row's content hash
     stands for its messages, so a key is made without reading any text, and only new payloads are compressed
-    (deflate at level 9 reads 5 MB of text a second: most of a build's time, were every page compressed every time)."""
+    (deflate at level 9 reads 5 MB of text a second: most of a build's time, were every page compressed every time).
+    The cached ones of every page are read in one pass over the cache table (DuckDB scans it for any lookup)."""
 
-    def __init__(self, store: Store):
+    def __init__(self, store: Store, pages: dict[tuple[str, str], list[dict[str, Any]]]):
         self.store = store
-        self.used: list[str] = []
+        self.rows = {(model, lang, topic): [[i, d["card_id"], d["card"], d["source_file"], d["source_line"], d["content_hash"]]
+                                            for i, d in enumerate(dialogues) if d["topic"] == topic]
+                     for (model, lang), dialogues in pages.items() for topic in sorted({d["topic"] for d in dialogues})}
+        self.keys = {page: hashlib.sha256(json.dumps([PAYLOAD_FORMAT, page[1], r], ensure_ascii=False).encode()).hexdigest()
+                     for page, r in self.rows.items()}
+        self.cached = store.site_payloads(list(self.keys.values()))
 
     def page(self, model: str, lang: str, dialogues: list[dict[str, Any]]) -> list[tuple[str, str]]:
-        """(topic, base64 payload) per card topic of one transcript page."""
-        rows = {topic: [[i, d["card_id"], d["card"], d["source_file"], d["source_line"], d["content_hash"]]
-                        for i, d in enumerate(dialogues) if d["topic"] == topic]
-                for topic in sorted({d["topic"] for d in dialogues})}
-        keys = {topic: hashlib.sha256(json.dumps([PAYLOAD_FORMAT, lang, r], ensure_ascii=False).encode()).hexdigest()
-                for topic, r in rows.items()}
-        found = self.store.site_payloads(list(keys.values()))
-        missing = [i for topic, r in rows.items() if keys[topic] not in found for i, *_ in r]
+        """(topic, base64 payload) per card topic of one transcript page; what the cache lacks is compressed now."""
+        topics = sorted({d["topic"] for d in dialogues})
+        missing = [i for t in topics if self.keys[(model, lang, t)] not in self.cached for i, *_ in self.rows[(model, lang, t)]]
         texts = self.store.messages(model, [dialogues[i]["dialogue_id"] for i in missing]) if missing else {}
-        new = {}
-        for topic, r in rows.items():
-            if keys[topic] not in found:
-                data = [[*row[:5], [[m["role"], m["content"]] for m in texts[dialogues[row[0]]["dialogue_id"]]]] for row in r]
-                found[keys[topic]] = new[keys[topic]] = zlib.compress(
-                    json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), 9)
-        self.store.add_site_payloads(new)
-        self.used += keys.values()
-        return [(topic, base64.b64encode(found[key]).decode("ascii")) for topic, key in keys.items()]
+        out = []
+        for topic in topics:
+            key = self.keys[(model, lang, topic)]
+            if (payload := self.cached.pop(key, None)) is None:
+                data = [[*row[:5], [[m["role"], m["content"]] for m in texts[dialogues[row[0]]["dialogue_id"]]]]
+                        for row in self.rows[(model, lang, topic)]]
+                payload = zlib.compress(json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8"), 9)
+                self.store.add_site_payloads({key: payload})
+            out.append((topic, base64.b64encode(payload).decode("ascii")))
+        return out
 
     def prune(self) -> None:
         """Forget the payloads no page uses any more (a page's rows changed, a model left)."""
-        self.store.keep_site_payloads(self.used)
+        self.store.keep_site_payloads(list(self.keys.values()))
 
 
 def index(dialogues: list[dict[str, Any]]) -> Markup:
@@ -100,14 +102,26 @@ def render_esc(env: Environment, board: Board, store: Store, common: dict[str, A
                 context, root="../../../", lang=lang, dim=dim, chart=chart)
             site.downloads[f"esc-{lang}-{dim}"] = [r for r in rows if r["lang"] == lang and r["dimension"] == dim]
     compare_data: dict[str, dict[str, dict[str, list[int]]]] = {lang: {} for lang in languages}
-    payloads = Payloads(store)
-    medians = {lang: {d: board.median(lang, d) for d in ESC_DIMENSIONS  # a dimension no judgement labelled has none
+    models = sorted({m for (m, _) in board.unit_scores})
+    pages: dict[tuple[str, str], list[dict[str, Any]]] = {}  # (model, language) -> its dialogues, without their text
+    for model in models:
+        stored = store.dialogues(model)
+        for lang in board.model_languages(model):
+            scores = board.unit_scores[(model, lang)]
+            pages[(model, lang)] = [{**d, "scores": scores[d["dialogue_id"]], "topic": card.topic if card else "unknown",
+                                     "card": card.text if card else None}
+                                    for d in stored if d["lang"] == lang and d["dialogue_id"] in scores
+                                    for card in [cards.get((lang, d["card_id"] or ""))]]
+    payloads = Payloads(store, pages)
+    medians = {lang: {d: board.median(lang, d) for d in board.dimensions  # a dimension no judgement labelled has none
                       if any(board.cell(m, lang, d) for m in board.models(lang, d))} for lang in languages}
-    for model in sorted({m for (m, _) in board.unit_scores}):
+    context["medians"] = medians  # once, not once per model page (each is a pass over the board)
+    context["field"] = {lang: len(board.models(lang)) for lang in languages}
+    for model in models:
         langs = board.model_languages(model)
         radars = {
             lang: radar(ESC_DIMENSIONS, {
-                "lb-median": medians[lang],
+                "lb-median": {d: v for d, v in medians[lang].items() if d in ESC_DIMENSIONS},
                 "lb-model": {d: c.estimate.mean for d in ESC_DIMENSIONS if (c := board.cell(model, lang, d))},
             })
             for lang in langs
@@ -115,16 +129,11 @@ def render_esc(env: Environment, board: Board, store: Store, common: dict[str, A
         site.profiles[model] = Markup(env.get_template("esc/profile.md.j2").render(
             context, root="../../", model=model, langs=langs, radars=radars))
         sub = common["submissions"][model]
-        stored = store.dialogues(model)
         for lang in langs:
-            scores = board.unit_scores[(model, lang)]
-            dialogues = []
-            for d in (x for x in stored if x["lang"] == lang and x["dialogue_id"] in scores):
-                card = cards.get((lang, d["card_id"] or ""))
-                dialogues.append({**d, "scores": scores[d["dialogue_id"]],
-                                  "topic": card.topic if card else "unknown", "card": card.text if card else None})
+            dialogues = pages[(model, lang)]
+            for d in dialogues:
                 compare_data[lang].setdefault(model, {})[d["card_id"] or d["dialogue_id"]] = [
-                    scores[d["dialogue_id"]].get(dim) for dim in ESC_DIMENSIONS]  # None: unscored there
+                    d["scores"].get(dim) for dim in ESC_DIMENSIONS]  # None: unscored there
             page = {"model": model, "sub": sub, "lang": lang, "dims": ESC_DIMENSIONS, "count": len(dialogues),
                     "topics": sorted({d["topic"] for d in dialogues}), "index": index(dialogues),
                     "payloads": payloads.page(model, lang, dialogues)}
