@@ -31,6 +31,22 @@ def shared_or_skip(*parts: str) -> Path:
     return path
 
 
+@pytest.fixture
+def count_predictions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many items the ONNX judge is asked to score, call by call (what a cached build must not do)."""
+    from judge.runtime import OnnxJudge
+
+    calls: list[int] = []
+    original = OnnxJudge.predict
+
+    def counting(self, items, on_batch=None):
+        calls.append(len(items))
+        return original(self, items, on_batch)
+
+    monkeypatch.setattr(OnnxJudge, "predict", counting)
+    return calls
+
+
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("torch", reason="the tiny test judge is exported from a torch model: needs torch (the test extra)")

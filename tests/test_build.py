@@ -15,7 +15,6 @@ import duckdb
 import pytest
 
 from conftest import make_submission
-from judge.runtime import OnnxJudge
 from leaderboard.pipeline import BuildConfig, build
 from judge.errors import InputError
 
@@ -24,19 +23,6 @@ def config(project: Path, bundle: Path, **kw) -> BuildConfig:
     return BuildConfig(submissions=project / "submissions", store=project / "build/lb.duckdb", docs=project / "site",
                        site=project / "build/site", mkdocs_config=project / "mkdocs.yml", judge=str(bundle),
                        allow_test_judge=True, **kw)
-
-
-@pytest.fixture
-def count_predictions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    calls: list[int] = []
-    original = OnnxJudge.predict
-
-    def counting(self, items, on_batch=None):
-        calls.append(len(items))
-        return original(self, items, on_batch)
-
-    monkeypatch.setattr(OnnxJudge, "predict", counting)
-    return calls
 
 
 def test_build_scores_stores_and_renders(project: Path, tiny_bundle: Path, count_predictions: list[int]) -> None:

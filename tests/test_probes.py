@@ -11,7 +11,6 @@ import pytest
 
 from conftest import make_submission
 from judge.dimensions import ESC_DIMENSIONS
-from judge.runtime import OnnxJudge
 from judge.stats import Estimate
 from leaderboard.esc import probes
 from leaderboard.esc.probes import CONSTANT, PROBES, model_probes, verdict
@@ -35,20 +34,6 @@ def probe_table(project: Path, model: str) -> str:
     return "\n".join(tables)
 
 
-@pytest.fixture
-def predictions(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How many dialogues the judge's model is asked to score, call by call."""
-    calls: list[int] = []
-    original = OnnxJudge.predict
-
-    def counting(self, items, on_batch=None):
-        calls.append(len(items))
-        return original(self, items, on_batch)
-
-    monkeypatch.setattr(OnnxJudge, "predict", counting)
-    return calls
-
-
 def test_a_models_probes_and_flags_do_not_depend_on_other_submissions(project: Path, tiny_bundle: Path) -> None:
     make_submission(project / "submissions", "acme__alpha", n=8, langs=("en", "zh"), seed=1)
     build(config(project, tiny_bundle))
@@ -65,15 +50,15 @@ def test_a_models_probes_and_flags_do_not_depend_on_other_submissions(project: P
     assert probe_table(project, "aaa__first") != alone  # its own turns, its own probe runs
 
 
-def test_a_cached_rebuild_judges_no_probe_and_says_so(project: Path, tiny_bundle: Path, predictions: list[int]) -> None:
+def test_a_cached_rebuild_judges_no_probe_and_says_so(project: Path, tiny_bundle: Path, count_predictions: list[int]) -> None:
     make_submission(project / "submissions", "acme__alpha", n=6, langs=("en", "zh"), seed=1)
     make_submission(project / "submissions", "acme__beta", n=5, seed=2)
     first = build(config(project, tiny_bundle)).tracks["esc"]
     probes = len(PROBES) * (12 + 5)
     assert (first.scored, first.extra_scored, first.extra_cached) == (17, probes, 0)
-    predictions.clear()
+    count_predictions.clear()
     again = build(config(project, tiny_bundle)).tracks["esc"]
-    assert predictions == [] and (again.scored, again.extra_scored, again.extra_cached) == (0, 0, probes)
+    assert count_predictions == [] and (again.scored, again.extra_scored, again.extra_cached) == (0, 0, probes)
     shutil.rmtree(project / "submissions/acme__beta")
     build(config(project, tiny_bundle))
     with Store(project / "build/lb.duckdb") as store:
@@ -101,12 +86,12 @@ def cache(cfg: BuildConfig, model_score: int, probe_scores: dict[str, int]) -> N
                                 for p, ts in dialogues.items() for t in ts for d in ESC_DIMENSIONS])
 
 
-def test_a_model_far_below_a_probe_is_flagged(project: Path, tiny_bundle: Path, predictions: list[int]) -> None:
+def test_a_model_far_below_a_probe_is_flagged(project: Path, tiny_bundle: Path, count_predictions: list[int]) -> None:
     make_submission(project / "submissions", "acme__weak", n=20, seed=4)
     cfg = config(project, tiny_bundle)
     cache(cfg, 0, {"constant-reply": 4, "length-only": 0, "copy-the-user": 2})
     report = build(cfg).tracks["esc"]
-    assert predictions == [] and report.extra_scored == 0  # all from the cache
+    assert count_predictions == [] and report.extra_scored == 0  # all from the cache
     overview = (project / "build/site/index.html").read_text(encoding="utf-8")
     row = re.search(r'acme__weak\.html">[^<]*</a>(.*?)</td>', overview, re.S).group(1)  # type: ignore[union-attr]
     assert re.findall(r"⚑ (\w+) ([\w-]+)", row) == [("below", "constant-reply"), ("below", "copy-the-user"),
